@@ -1,0 +1,73 @@
+"""Atomic writes: outputs go to a temporary name beside the target and are renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import StyleEngineError
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_parent(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise StyleEngineError(f"output folder does not exist: {path.parent}")
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, *, overwrite: bool = True, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary file path beside `target`; on success rename it onto `target`, else delete it.
+
+    `suffix` keeps the extension visible to writers that pick a format from it (Pillow, FFmpeg).
+    """
+    target = Path(target)
+    _check_parent(target)
+    if not overwrite and target.exists():
+        raise StyleEngineError(f"output exists (use --overwrite): {target}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix + ".tmp",
+                               dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it replaces `target`, else it is removed."""
+    target = Path(target)
+    _check_parent(target)
+    if target.exists() and not target.is_dir():
+        raise StyleEngineError(f"output exists and is not a folder: {target}")
+    if not overwrite and target.exists():
+        raise StyleEngineError(f"output exists (use --overwrite): {target}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

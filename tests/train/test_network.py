@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from styleengine.train.network import PRESETS, ArchConfig, TransformerNet, count_parameters, macs_per_pixel, preset
+
+
+def test_johnson_preset_has_paper_parameter_count():
+    assert count_parameters(TransformerNet(PRESETS["johnson"])) == 1_679_235
+
+
+def test_fast_preset_is_half_width():
+    n = count_parameters(TransformerNet(PRESETS["fast"]))
+    assert n == 424_899
+    assert macs_per_pixel(PRESETS["johnson"]) / macs_per_pixel(PRESETS["fast"]) > 3.5
+
+
+@pytest.mark.parametrize("name", ["johnson", "fast"])
+@pytest.mark.parametrize("size", [(8, 8), (33, 17), (63, 77), (64, 64), (101, 256)])
+def test_output_size_equals_input_size(name, size):
+    model = TransformerNet(PRESETS[name]).eval()
+    with torch.no_grad():
+        y = model(torch.rand(2, 3, *size) * 255)
+    assert y.shape == (2, 3, *size)
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        preset("huge")
+
+
+def test_arch_config_round_trip():
+    cfg = ArchConfig("custom", (8, 16, 32), 3)
+    assert ArchConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        ArchConfig.from_dict({"widths": [1, 2], "blocks": 1})

@@ -1,0 +1,1 @@
+"""Training stage: the transformation network, loss networks, trainer and checkpoint format (needs torch)."""

@@ -1,0 +1,143 @@
+"""The transformation network (Johnson et al. 2016, pytorch/examples layout) and its presets.
+
+Module names match pytorch/examples' TransformerNet (conv1.conv2d, in1, ..., res1..resN, deconv1..3) so
+their state dicts load unchanged. The network works on float RGB NCHW in the 0-255 range, like theirs.
+Any input size works: the input is reflection-padded to a multiple of 4 and the output cropped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Smallest side the network accepts: reflection padding needs every feature map (1/4 scale) >= 2 px.
+MIN_SIDE = 8
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Everything needed to rebuild the network; stored inside every checkpoint."""
+
+    preset: str = "johnson"
+    widths: tuple[int, int, int] = (32, 64, 128)
+    blocks: int = 5
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ArchConfig":
+        try:
+            widths = tuple(int(w) for w in d["widths"])
+            blocks = int(d["blocks"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"invalid architecture config {d!r}") from exc
+        if len(widths) != 3 or min(widths) < 1 or blocks < 0:
+            raise ValueError(f"invalid architecture config {d!r}")
+        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks)
+
+
+PRESETS: dict[str, ArchConfig] = {
+    # The paper / pytorch-examples network: 1,679,235 parameters.
+    "johnson": ArchConfig("johnson", (32, 64, 128), 5),
+    # Half width (Johnson's released instance-norm models): 424,899 parameters, ~3.6x fewer MACs.
+    "fast": ArchConfig("fast", (16, 32, 64), 5),
+}
+DEFAULT_PRESET = "johnson"
+
+
+def preset(name: str) -> ArchConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+class ConvLayer(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int):
+        super().__init__()
+        self.reflection_pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv2d = nn.Conv2d(cin, cout, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2d(self.reflection_pad(x))
+
+
+class UpsampleConvLayer(nn.Module):
+    """Nearest x2 upsample then conv: avoids the checkerboard of transposed convs."""
+
+    def __init__(self, cin: int, cout: int, kernel: int):
+        super().__init__()
+        self.reflection_pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv2d = nn.Conv2d(cin, cout, kernel, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return self.conv2d(self.reflection_pad(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1 = ConvLayer(ch, ch, 3, 1)
+        self.in1 = nn.InstanceNorm2d(ch, affine=True)
+        self.conv2 = ConvLayer(ch, ch, 3, 1)
+        self.in2 = nn.InstanceNorm2d(ch, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(y))
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, config: ArchConfig | None = None):
+        super().__init__()
+        self.config = config or PRESETS[DEFAULT_PRESET]
+        w1, w2, w3 = self.config.widths
+        self.conv1 = ConvLayer(3, w1, 9, 1)
+        self.in1 = nn.InstanceNorm2d(w1, affine=True)
+        self.conv2 = ConvLayer(w1, w2, 3, 2)
+        self.in2 = nn.InstanceNorm2d(w2, affine=True)
+        self.conv3 = ConvLayer(w2, w3, 3, 2)
+        self.in3 = nn.InstanceNorm2d(w3, affine=True)
+        for i in range(1, self.config.blocks + 1):
+            self.add_module(f"res{i}", ResidualBlock(w3))
+        self.deconv1 = UpsampleConvLayer(w3, w2, 3)
+        self.in4 = nn.InstanceNorm2d(w2, affine=True)
+        self.deconv2 = UpsampleConvLayer(w2, w1, 3)
+        self.in5 = nn.InstanceNorm2d(w1, affine=True)
+        self.deconv3 = ConvLayer(w1, 3, 9, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: float (N, 3, H, W) in 0-255. Returns (N, 3, H, W), roughly 0-255, unclamped."""
+        h, w = x.shape[-2], x.shape[-1]
+        # Two stride-2 convs and two x2 upsamples only round-trip sizes divisible by 4. Padding and cropping
+        # unconditionally (often by 0) keeps the exported graph free of shape-dependent branches.
+        x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="reflect")
+        y = F.relu(self.in1(self.conv1(x)))
+        y = F.relu(self.in2(self.conv2(y)))
+        y = F.relu(self.in3(self.conv3(y)))
+        for i in range(1, self.config.blocks + 1):
+            y = getattr(self, f"res{i}")(y)
+        y = F.relu(self.in4(self.deconv1(y)))
+        y = F.relu(self.in5(self.deconv2(y)))
+        return self.deconv3(y)[..., :h, :w]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def macs_per_pixel(config: ArchConfig) -> float:
+    """Multiply-accumulates per input pixel (convs only), for FLOP and roofline reporting."""
+    w1, w2, w3 = config.widths
+    full = 81 * 3 * w1 + 81 * w1 * 3  # conv1 and deconv3 at full resolution
+    full += 9 * w2 * w1  # deconv2 conv at full resolution
+    half = 9 * w1 * w2 + 9 * w3 * w2  # conv2 output and deconv1 conv at 1/2 resolution
+    quarter = 9 * w2 * w3 + config.blocks * 2 * 9 * w3 * w3  # conv3 and residual blocks at 1/4
+    return full + half / 4 + quarter / 16
