@@ -39,3 +39,15 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_model(path, make_tiny_model(), style={"name": "tiny"}, loss_net="random (test)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_checkpoint, tmp_path_factory) -> Path:
+    """A bundle folder (manifest, model.pt, FP32/FP16 ONNX; no TensorRT plan) built from tiny_checkpoint.
+
+    Session-scoped and shared: treat it as read-only (copy it with shutil.copytree to modify).
+    """
+    from styleengine.export.build import build_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "tiny.engine"
+    return build_bundle(tiny_checkpoint, out, tensorrt="off").path

@@ -1,0 +1,162 @@
+"""`styleengine build`: checkpoint -> bundle folder (FP32 ONNX, FP16 ONNX, manifest, model.pt, TensorRT plans).
+
+The whole bundle is written into a temporary folder beside the target and renamed into place at the end, so a
+failure (bad checkpoint, failed parity, Ctrl-C) never leaves a half-written bundle or touches an existing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from styleengine.engine.bundle import CHECKPOINT, MANIFEST, ONNX_FILES, PLANS_DIR, is_bundle
+from styleengine.errors import StyleEngineError
+from styleengine.fsutil import atomic_dir, sha256_file
+
+from .profiles import Profile, parse_shapes
+
+log = logging.getLogger(__name__)
+
+TENSORRT_MODES = ("auto", "off", "require")
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    manifest: dict[str, Any]
+    plans: list[Path] = field(default_factory=list)
+    tensorrt_note: str | None = None  # one line for stderr when no plan was built
+
+
+def apply_umask(path: Path) -> None:
+    """Temp files/folders are created private (0600/0700); give the finished artifact the user's usual modes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    paths = [path] + (sorted(path.rglob("*")) if path.is_dir() else [])
+    for p in paths:
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
+def default_output(checkpoint: str | os.PathLike) -> Path:
+    """vangogh.pt -> ./vangogh.engine (in the current folder, like a compiler's output)."""
+    return Path.cwd() / f"{Path(checkpoint).stem}.engine"
+
+
+def _tensorrt_mode(tensorrt: str | bool) -> str:
+    if tensorrt is True:
+        return "require"
+    if tensorrt is False:
+        return "off"
+    if tensorrt not in TENSORRT_MODES:
+        raise StyleEngineError(f"unknown tensorrt mode {tensorrt!r}; choose one of: {', '.join(TENSORRT_MODES)}")
+    return tensorrt
+
+
+def _check_target(output: Path, overwrite: bool) -> None:
+    if output.exists():
+        if not overwrite:
+            raise StyleEngineError(f"output exists (use --overwrite): {output}")
+        # --overwrite replaces an old bundle, never some other folder of the user's.
+        if not output.is_dir() or (any(output.iterdir()) and not is_bundle(output)):
+            raise StyleEngineError(f"refusing to overwrite {output}: it is not a styleengine bundle")
+    if not output.parent.is_dir():
+        raise StyleEngineError(f"output folder does not exist: {output.parent}")
+
+
+def _write_checkpoint(ckpt, src: Path | None, dst: Path) -> None:
+    """model.pt: a byte copy of a styleengine model file, else re-saved as one (self-describing, no train state)."""
+    from styleengine.train.checkpoint import MODEL_FORMAT, save_model
+
+    if src is not None and ckpt.source_format == MODEL_FORMAT:
+        shutil.copyfile(src, dst)
+    else:
+        save_model(dst, ckpt.build_model("cpu"), style=ckpt.style, train_config=ckpt.train_config,
+                   loss_net=ckpt.loss_net)
+
+
+def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=None, tensorrt: str | bool = "auto",
+                 refit: bool = False, overwrite: bool = False, workspace: int | None = None,
+                 opt_level: int | None = None, timing_cache: str | os.PathLike | None = None,
+                 opset: int | None = None, exporter: str = "dynamo", validate: bool = True) -> BuildResult:
+    """Build a bundle from `checkpoint` (a path, or a loaded Checkpoint with `output` given).
+
+    shapes: `--shape` specs for TensorRT profiles (see export.profiles); None = default 360p..1080p profile.
+    tensorrt: "auto" (build plans when TensorRT and a GPU are here, else note why not), "off", "require".
+    refit: build refittable plans (switch styles of the same preset by refitting weights).
+    workspace: TensorRT workspace limit in MiB. opt_level: builder optimization level 0-5.
+    timing_cache: TensorRT timing cache file (default: the user cache folder; shared by all styles).
+    """
+    from styleengine.train.checkpoint import Checkpoint, load_checkpoint
+
+    from .fp16 import export_fp16
+    from .manifest import bundle_manifest, model_metadata
+    from .onnx_export import DEFAULT_OPSET, export_onnx
+    from .parity import onnx_parity
+
+    mode = _tensorrt_mode(tensorrt)
+    profiles: list[Profile] = parse_shapes(shapes)  # bad shapes fail before anything is written
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if isinstance(checkpoint, Checkpoint):
+        ckpt, src = checkpoint, None
+        if output is None:
+            raise StyleEngineError("build_bundle: output is required when passing a loaded Checkpoint")
+    else:
+        src = Path(checkpoint)
+        ckpt = load_checkpoint(src)
+    output = Path(output) if output is not None else default_output(src)
+    _check_target(output, overwrite)
+
+    from . import tensorrt_build
+
+    trt_ok, trt_reason = (False, "TensorRT disabled (--no-tensorrt)") if mode == "off" else tensorrt_build.probe()
+    if mode == "require" and not trt_ok:
+        raise StyleEngineError(f"cannot build a TensorRT plan: {trt_reason}")
+    if trt_ok:
+        tensorrt_build.validate_options(workspace=workspace, opt_level=opt_level)
+
+    with atomic_dir(output, overwrite=overwrite) as tmp:
+        _write_checkpoint(ckpt, src, tmp / CHECKPOINT)
+        meta = model_metadata(ckpt)
+        fp32 = export_onnx(ckpt, tmp / ONNX_FILES["fp32"], opset=opset, exporter=exporter, metadata=meta)
+        fp16 = export_fp16(fp32, tmp / ONNX_FILES["fp16"])
+        onnx_info = {}
+        for precision, path in (("fp32", fp32), ("fp16", fp16)):
+            from .onnx_export import read_metadata
+
+            m = read_metadata(path)
+            onnx_info[precision] = {"file": path.name, "sha256": sha256_file(path), "opset": m.get("opset"),
+                                    "exporter": m.get("exporter"), "bytes": path.stat().st_size}
+        validation: dict[str, Any] = {}
+        if validate:
+            for precision, path in (("fp32", fp32), ("fp16", fp16)):
+                res = onnx_parity(path, ckpt, precision=precision)
+                validation[precision] = res
+                if not res["ok"]:
+                    raise StyleEngineError(f"{precision} ONNX does not match torch: max diff {res['max_abs_diff']} "
+                                           f"uint8 levels > {res['tolerance']}; nothing was written")
+        plans: list[Path] = []
+        note = None
+        if trt_ok:
+            built = tensorrt_build.build_plans(fp16, tmp / PLANS_DIR, profiles=profiles, refit=refit,
+                                               workspace=workspace, opt_level=opt_level, timing_cache=timing_cache)
+            plans = [p.plan for p in built]
+            trt_info = {"built": True, "plans": [p.sidecar.name for p in built]}
+        else:
+            note = (f"no TensorRT plan built: {trt_reason}; the engine runs the ONNX models "
+                    f"(ONNX Runtime) and builds a plan on first use on a machine with TensorRT and a GPU")
+            trt_info = {"built": False, "reason": trt_reason, "profiles": [p.to_dict() for p in profiles],
+                        "refit": refit}
+        manifest = bundle_manifest(ckpt, models={k: v["file"] for k, v in onnx_info.items()}, onnx=onnx_info,
+                                   plans=[f"{PLANS_DIR}/{p.with_suffix('.json').name}" for p in plans],
+                                   validation=validation, tensorrt=trt_info)
+        import json
+
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+        apply_umask(tmp)
+    final_plans = [output / PLANS_DIR / p.name for p in plans]
+    log.info("built bundle %s", output)
+    return BuildResult(output, manifest, final_plans, note)
