@@ -1,0 +1,436 @@
+"""File -> file stylization with overlapping stages:
+
+    decode thread --(ByteQueue)--> inference thread (batched) --(ByteQueue)--> [filter thread] --> writer thread
+
+The main thread only shows progress and handles Ctrl-C / SIGTERM. Queues are bounded in bytes. Frames are never
+dropped or reordered (one worker per stage keeps the order); any stage failure stops the whole pipeline and is
+reported as an error. Interrupts and truncated inputs finalize a playable partial file at the output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from styleengine.errors import Interrupted, StyleEngineError
+from styleengine.fsutil import atomic_path
+
+from .filters import FrameFilter, FrameMeta, StreamInfo, resolve_filters
+from .queues import EOF, Aborted, ByteQueue
+from .reader import CorruptInput, SourceFrame, VideoReader
+from .stats import Stats
+from .writer import VideoWriter, WriterConfig
+
+DEFAULT_QUEUE_MIB = 256
+
+
+@dataclass
+class VideoResult:
+    input: str
+    output: str
+    frames: int
+    input_frames: int | None
+    media_seconds: float | None
+    wall_seconds: float
+    fps: float
+    partial: bool
+    encoder: dict[str, Any]
+    backend: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Terminate(BaseException):
+    """SIGTERM, turned into an exception on the main thread (handled like Ctrl-C)."""
+
+
+@contextlib.contextmanager
+def interrupt_signals():
+    """SIGTERM behaves like Ctrl-C while the pipeline runs (only possible on the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise _Terminate()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def default_batch(backend: Any) -> int:
+    """Batch frames on GPUs (fewer launches, better occupancy); on CPUs batching only adds latency."""
+    device = str(getattr(backend, "device", "") or "")
+    return 4 if "cuda" in device or "gpu" in device else 1
+
+
+def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    s = max_size / max(width, height)
+    return max(8, int(round(width * s))), max(8, int(round(height * s)))
+
+
+def check_paths(input: str | os.PathLike, output: str | os.PathLike) -> tuple[Path, Path]:
+    src, dst = Path(input), Path(output)
+    if "://" not in str(input):
+        if not src.exists():
+            raise StyleEngineError(f"input not found: {src}")
+        try:
+            same = dst.exists() and os.path.samefile(src, dst)
+        except OSError:
+            same = False
+        if same or src.resolve() == dst.resolve():
+            raise StyleEngineError(f"output is the input file: {dst} (choose another output name)")
+    if not dst.parent.is_dir():
+        raise StyleEngineError(f"output folder does not exist: {dst.parent}")
+    if not dst.suffix:
+        raise StyleEngineError(f"output needs a video extension (.mp4, .mkv, .mov): {dst}")
+    return src, dst
+
+
+class FilePipeline:
+    """One run of decode -> infer -> filters -> encode for one file. Use via stylize_video()."""
+
+    def __init__(self, reader: VideoReader, backend: Any, writer_factory, *, filters: Sequence[FrameFilter],
+                 batch_size: int, queue_mib: int, stats: Stats):
+        self.reader = reader
+        self.backend = backend
+        self.writer_factory = writer_factory
+        self.writer: VideoWriter | None = None
+        self.filters = list(filters)
+        self.batch = max(1, int(batch_size))
+        self.stats = stats
+        frame_bytes = reader.width * reader.height * 3
+        per_queue = max(1, queue_mib) * 2**20 // (3 if self.filters else 2)
+        items = max(8, 4 * self.batch)
+        self.q_in = ByteQueue("decode->infer", per_queue, items)
+        self.q_out = ByteQueue("infer->encode", per_queue, items)
+        self.q_post = ByteQueue("filter->encode", per_queue, items) if self.filters else None
+        self.queues = [q for q in (self.q_in, self.q_out, self.q_post) if q is not None]
+        self.frame_bytes = frame_bytes
+        self.error: BaseException | None = None
+        self.error_stage: str | None = None
+        self.interrupted = False
+        self._lock = threading.Lock()
+        self.last_seconds: float | None = None
+
+    # --------------------------------------------------------------- control
+    def fail(self, stage: str, exc: BaseException) -> None:
+        with self._lock:
+            if self.error is None and not self.interrupted:
+                self.error, self.error_stage = exc, stage
+        for q in self.queues:
+            q.abort()
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+        for q in self.queues:
+            q.abort()
+
+    def _run(self, stage: str, fn) -> threading.Thread:
+        def target() -> None:
+            try:
+                fn()
+            except Aborted:
+                pass
+            except BaseException as exc:  # any failure stops every stage; reported by the main thread
+                self.fail(stage, exc)
+
+        t = threading.Thread(target=target, name=f"styleengine-{stage}", daemon=True)
+        t.start()
+        return t
+
+    # --------------------------------------------------------------- stages
+    def _decode(self, first: SourceFrame, frames) -> None:
+        meta_filters = [f for f in self.filters if type(f).analyze is not FrameFilter.analyze]
+        item: SourceFrame | None = first
+        while item is not None:
+            contexts = [f.analyze(item.rgb, FrameMeta(item.index, item.seconds)) for f in meta_filters]
+            self.q_in.put((item, contexts), item.nbytes)
+            self.stats.frames_in += 1
+            with self.stats.stage("decode"):
+                item = next(frames, None)
+        self.q_in.put(EOF)
+
+    def _infer(self) -> None:
+        dst = self.q_out
+        while True:
+            first = self.q_in.get()
+            if first is EOF:
+                dst.put(EOF)
+                return
+            batch = [first]
+            eof = False
+            while len(batch) < self.batch:
+                nxt = self.q_in.get_nowait()
+                if nxt is None:
+                    break
+                if nxt is EOF:
+                    eof = True
+                    break
+                batch.append(nxt)
+            arr = batch[0][0].rgb[None] if len(batch) == 1 else np.stack([b[0].rgb for b in batch])
+            with self.stats.stage("infer", len(batch)):
+                out = self.backend.infer(arr)
+            if not isinstance(out, np.ndarray) or out.shape != arr.shape or out.dtype != np.uint8:
+                raise StyleEngineError(f"backend returned {getattr(out, 'dtype', type(out))} "
+                                       f"{getattr(out, 'shape', '')} for input {arr.shape} uint8 "
+                                       f"at frame {batch[0][0].index}")
+            for (sf, ctx), y in zip(batch, out):
+                dst.put((sf, ctx, y), sf.nbytes * 2)
+            if eof:
+                dst.put(EOF)
+                return
+
+    def _filter(self) -> None:
+        meta_filters = [f for f in self.filters if type(f).analyze is not FrameFilter.analyze]
+        while True:
+            item = self.q_out.get()
+            if item is EOF:
+                self.q_post.put(EOF)
+                return
+            sf, contexts, y = item
+            ctx_of = dict(zip(map(id, meta_filters), contexts))
+            with self.stats.stage("filter"):
+                for f in self.filters:
+                    y = f.apply(sf.rgb, y, FrameMeta(sf.index, sf.seconds, 0, ctx_of.get(id(f))))
+                    if y.shape != sf.rgb.shape or y.dtype != np.uint8:
+                        raise StyleEngineError(f"filter {type(f).__name__} returned {y.dtype} {y.shape} "
+                                               f"for frame {sf.index} of shape {sf.rgb.shape}")
+            self.q_post.put((sf, contexts, y), sf.nbytes * 2)
+
+    def _encode(self) -> None:
+        src = self.q_post if self.q_post is not None else self.q_out
+        complete = False
+        try:
+            while True:
+                item = src.get()
+                if item is EOF:
+                    complete = True
+                    return
+                sf, _, y = item
+                with self.stats.stage("encode"):
+                    self.writer.write(y, sf.pts, sf.time_base, sf.duration)
+                self.stats.frames_out += 1
+                self.stats.latencies.append(time.perf_counter() - sf.t_capture)
+                self.last_seconds = sf.seconds
+        finally:
+            # Always finalize: a playable file even when interrupted or when the input broke off.
+            with self.stats.stage("finalize"):
+                try:
+                    self.writer.close(complete=complete and self.reader.error is None)
+                except BaseException as exc:
+                    self.fail("finalize", exc)
+
+    # --------------------------------------------------------------- run
+    def run(self, progress: bool) -> None:
+        frames = self.reader.frames()
+        with self.stats.stage("decode"):
+            first = next(frames, None)
+        if first is None:
+            raise self.reader.error or StyleEngineError(f"no video frame in {self.reader.path}")
+        self.writer = self.writer_factory(first, self.reader)
+        info = StreamInfo(first.rgb.shape[1], first.rgb.shape[0], first.time_base, self.reader.info.rate)
+        for f in self.filters:
+            f.start(info)
+        threads = [self._run("decode", lambda: self._decode(first, frames)), self._run("infer", self._infer)]
+        if self.filters:
+            threads.append(self._run("filter", self._filter))
+        writer_thread = self._run("encode", self._encode)
+        try:
+            with interrupt_signals(), _progress(progress, self.reader.info) as bar:
+                while writer_thread.is_alive():
+                    writer_thread.join(0.1)
+                    bar(self.stats.frames_out, self.last_seconds)
+                bar(self.stats.frames_out, self.last_seconds, final=True)
+        except (KeyboardInterrupt, _Terminate):
+            self.interrupt()
+            _join_quietly(writer_thread, 60.0)
+        for t in threads:
+            _join_quietly(t, 5.0)
+        self.stats.finish()
+        for q in self.queues:
+            self.stats.queues[q.name] = q.report()
+
+
+def _join_quietly(t: threading.Thread, timeout: float) -> None:
+    """Join, ignoring further Ctrl-C presses so the writer can finish the file."""
+    deadline = time.monotonic() + timeout
+    while t.is_alive() and time.monotonic() < deadline:
+        try:
+            t.join(0.1)
+        except (KeyboardInterrupt, _Terminate):
+            continue
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, info):
+    """rich progress on stderr: frames, FPS, ETA; a spinner (no bar) when the length is unknown."""
+    if not enabled:
+        yield lambda *a, **k: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    total_frames = info.frames
+    total_secs = info.duration if not total_frames else None
+    start = info.start or 0.0
+    columns = [SpinnerColumn(), TextColumn("[bold]stylize"), BarColumn(),
+               TextColumn("{task.fields[frames]} frames"), TextColumn("{task.fields[fps]} fps"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    t0 = time.perf_counter()
+    with Progress(*columns, console=Console(stderr=True), transient=False) as prog:
+        task = prog.add_task("stylize", total=total_frames or total_secs, frames="0", fps="-")
+
+        def update(n: int, seconds: float | None, final: bool = False) -> None:
+            el = time.perf_counter() - t0
+            fps = f"{n / el:.1f}" if el > 0 and n else "-"
+            frames = f"{n}/{total_frames}" if total_frames else str(n)
+            if total_frames:
+                done = n
+            elif total_secs and seconds is not None:
+                done = max(0.0, seconds - start)
+            else:
+                done = None
+            if final and (total_frames or total_secs):
+                done = prog.tasks[0].total if done is not None and done >= 0.98 * prog.tasks[0].total else done
+            prog.update(task, completed=done, frames=frames, fps=fps)
+
+        yield update
+
+
+def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: Any, *,
+                  crf: int | None = None, preset: str | None = None, codec: str | None = "auto",
+                  stats: str | os.PathLike | bool | None = None, temporal: Any = None,
+                  filters: Sequence[Any] | None = None, batch_size: int | None = None,
+                  max_size: int | None = None, overwrite: bool = False, progress: bool = True,
+                  audio: bool = True, queue_mib: int = DEFAULT_QUEUE_MIB, decode_threads: int = 0,
+                  verbose: bool = True) -> VideoResult:
+    """Stylize a video file with a loaded Backend; see the module doc for the guarantees.
+
+    stats: a path to write the stats JSON to ("-" for stdout); True only fills result.stats.
+    temporal: True for the built-in optical-flow stabilizer, or a FrameFilter / object with process(frame, stylized).
+    Raises StyleEngineError (exit 2) for bad input, Interrupted (exit 130) after Ctrl-C/SIGTERM, both after
+    finalizing a playable partial output when frames were written.
+    """
+    src, dst = check_paths(input, output)
+    if not overwrite and dst.exists():
+        raise StyleEngineError(f"output exists (use --overwrite): {dst}")
+    chain = resolve_filters(temporal, filters)
+    reader = VideoReader(str(src), threads=decode_threads)
+    reader.set_size(*scaled_size(reader.width, reader.height, max_size))
+    run_stats = Stats(mode="file")
+    info = reader.info
+    writer_cfg = WriterConfig(codec=codec or "auto", crf=crf, preset=preset, time_base=info.time_base,
+                              rate=info.rate, colorspace=info.colorspace, color_primaries=info.color_primaries,
+                              color_trc=info.color_trc, audio_source=str(src) if audio and info.audio else None)
+    # Validate the encoder choice before any work (bad --codec/--crf/--preset are one-line errors).
+    from .writer import choose_codec
+    writer_cfg.codec = choose_codec(writer_cfg.codec)
+
+    pipe: FilePipeline | None = None
+    outcome: BaseException | None = None
+    try:
+        with atomic_path(dst, overwrite=overwrite, suffix=dst.suffix) as tmp:
+            def make_writer(first: SourceFrame, rd: VideoReader) -> VideoWriter:
+                writer_cfg.rotation = rd.rotation
+                h, w = first.rgb.shape[:2]
+                return VideoWriter(str(tmp), w, h, writer_cfg, run_stats)
+
+            pipe = FilePipeline(reader, backend, make_writer, filters=chain,
+                                batch_size=batch_size or default_batch(backend), queue_mib=queue_mib,
+                                stats=run_stats)
+            pipe.run(progress)
+            public_mode(tmp)
+            written = pipe.writer.frames if pipe.writer else 0
+            if pipe.error is not None:
+                raise _wrap(pipe.error_stage, pipe.error, written)
+            if pipe.interrupted:
+                outcome = Interrupted(f"interrupted: wrote {written} frames"
+                                      + (f" ({pipe.last_seconds:.2f}s)" if pipe.last_seconds is not None else "")
+                                      + f" to {dst} (partial, playable)")
+                if written == 0:
+                    raise Interrupted("interrupted before the first frame was written; no output kept")
+            elif reader.error is not None:
+                outcome = CorruptInput(f"{src}: {reader.error}; wrote {written} frames to {dst} "
+                                       "(partial, playable)", written)
+                if written == 0:
+                    raise reader.error
+    finally:
+        reader.close()
+        for f in chain:
+            with contextlib.suppress(Exception):
+                f.close()
+    assert pipe is not None and pipe.writer is not None
+    run_stats.timestamp_fixes = reader.timestamp_fixes
+    filter_stats = {type(f).__name__: f.stats() for f in chain if callable(getattr(f, "stats", None))}
+    if filter_stats:
+        run_stats.extra["filters"] = filter_stats
+    stats_dict = run_stats.to_dict()
+    result = VideoResult(
+        input=str(src), output=str(dst), frames=pipe.writer.frames, input_frames=info.frames,
+        media_seconds=info.duration, wall_seconds=round(run_stats.wall, 3), fps=round(run_stats.fps(), 3),
+        partial=outcome is not None, encoder=pipe.writer.describe(), backend=_describe(backend),
+        stats=stats_dict)
+    if stats not in (None, False, True):
+        _write_stats(stats, result)
+    if verbose:
+        notes = "; ".join(pipe.writer.audio_notes)
+        print(f"wrote {dst}: {result.frames} frames, {result.fps:.1f} fps end to end"
+              + (f"; {notes}" if notes else "") + (" (padded to even size)" if pipe.writer.padded else ""),
+              file=sys.stderr)
+    if outcome is not None:
+        outcome.result = result  # type: ignore[attr-defined]
+        raise outcome
+    return result
+
+
+def public_mode(path: str | os.PathLike) -> None:
+    """mkstemp creates 0600 files; give the output the mode a normal file write would (0666 & ~umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~mask)
+
+
+def _describe(backend: Any) -> dict[str, Any]:
+    try:
+        return dict(backend.describe())
+    except Exception:
+        return {"backend": type(backend).__name__}
+
+
+def _write_stats(target: str | os.PathLike, result: VideoResult) -> None:
+    text = json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(target) as tmp:
+        Path(tmp).write_text(text)
+
+
+def _wrap(stage: str | None, exc: BaseException, written: int) -> BaseException:
+    if isinstance(exc, StyleEngineError):
+        return exc
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    err = StyleEngineError(f"{stage or 'pipeline'} failed after {written} frames: {type(exc).__name__}: {msg}")
+    err.__cause__ = exc
+    return err

@@ -1,0 +1,185 @@
+"""Small synthetic videos made with PyAV, and Backend-contract test doubles (no torch needed)."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from styleengine.engine.backend import Backend, check_batch
+
+
+def frame_image(i: int, w: int, h: int) -> np.ndarray:
+    """A frame whose mean red level encodes its index (survives lossy coding), plus a moving bar."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (i * 12) % 216 + 20
+    img[..., 2] = 90
+    img[:, : max(1, (i * 3) % w), 1] = 200
+    return img
+
+
+def make_video(path: Path, *, n: int = 12, w: int = 48, h: int = 36, durations_ms=(40,), audio: str | None = "aac",
+               rotation: int = 0, colorspace: str | None = None, fmt: str | None = None,
+               start_ms: int = 0) -> list[float]:
+    """Write an H.264 video (+ optional audio track covering it); returns the frame times in seconds.
+
+    durations_ms cycles over the frames: (40,) is 25 fps CFR, (20, 40, 80) is VFR.
+    """
+    import av
+
+    tb = Fraction(1, 1000)
+    out = av.open(str(path), "w", format=fmt)
+    v = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "crf": "20"})
+    v.width, v.height, v.pix_fmt = w + (w % 2), h + (h % 2), "yuv420p"
+    if (w % 2) or (h % 2):
+        v.width, v.height, v.pix_fmt = w, h, "yuv444p"  # odd sizes need a non-subsampled format
+    v.time_base = tb
+    v.codec_context.time_base = tb
+    if colorspace:
+        cs = {"bt709": 1, "smpte170m": 6}[colorspace]
+        cc = v.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = cs, cs, cs, 1
+    if rotation:
+        v.set_display_rotation(rotation)
+    a = None
+    if audio:
+        a = out.add_stream(audio, rate=8000 if audio.startswith("pcm_") else 48000)
+        a.layout = "mono"
+    times = []
+    pts = start_ms
+    for i in range(n):
+        img = frame_image(i, v.width, v.height)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        if colorspace or v.pix_fmt == "yuv420p":
+            cs = 1 if colorspace == "bt709" else 6
+            frame = frame.reformat(format=v.pix_fmt, dst_colorspace=cs, dst_color_range=1)
+        else:
+            frame = frame.reformat(format=v.pix_fmt)
+        frame.pts, frame.time_base = pts, tb
+        times.append(pts / 1000)
+        for p in v.encode(frame):
+            out.mux(p)
+        pts += durations_ms[i % len(durations_ms)]
+    for p in v.encode(None):
+        out.mux(p)
+    if a is not None:
+        cc = a.codec_context
+        rate = cc.sample_rate
+        total = int(pts / 1000 * rate)
+        step = cc.frame_size or 1024
+        fmt_name = cc.format.name
+        t = 0
+        while t < total:
+            m = min(step, total - t)
+            x = 0.3 * np.sin(np.arange(t, t + m) * 2 * np.pi * 440 / rate)
+            if fmt_name in ("s16", "s16p"):
+                arr = (x * 32767).astype(np.int16)[None]
+            elif fmt_name in ("u8", "u8p"):
+                arr = (x * 127 + 128).astype(np.uint8)[None]
+            else:
+                arr = x.astype(np.float32)[None]
+            af = av.AudioFrame.from_ndarray(arr, format=fmt_name, layout="mono")
+            af.sample_rate, af.pts = rate, t
+            for p in a.encode(af):
+                out.mux(p)
+            t += m
+        for p in a.encode(None):
+            out.mux(p)
+    out.close()
+    return times
+
+
+def read_video(path: Path) -> dict:
+    """Decoded frame times/arrays, stream facts, and the audio packets (time, bytes) of a file."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        cc = v.codec_context
+        info = {"width": cc.width, "height": cc.height, "colorspace": int(cc.colorspace),
+                "color_primaries": int(cc.color_primaries), "color_trc": int(cc.color_trc),
+                "color_range": int(cc.color_range), "codec": cc.name, "nb_frames": v.frames,
+                "audio_codecs": [a.codec_context.name for a in c.streams.audio]}
+        frames, times, rotation = [], [], None
+        for f in c.decode(v):
+            if rotation is None:
+                rotation = f.rotation
+            times.append(float(f.pts * f.time_base))
+            frames.append(f.to_ndarray(format="rgb24"))
+        info.update(times=times, frames=frames, rotation=rotation)
+    with av.open(str(path)) as c:
+        packets = []
+        for p in c.demux(audio=0) if c.streams.audio else []:
+            if p.size:
+                packets.append((round(float(p.pts * p.time_base), 6), bytes(p)))
+        info["audio_packets"] = packets
+    return info
+
+
+class InvertBackend(Backend):
+    """255 - x: a cheap, exactly checkable 'style'. Records the batch sizes it saw."""
+
+    name = "invert"
+
+    def __init__(self, bundle=None, *, delay: float = 0.0, fail_at: int | None = None, **kw):
+        super().__init__(bundle, device=kw.pop("device", "cpu"), **kw)
+        self.delay, self.fail_at = delay, fail_at
+        self.batches: list[int] = []
+        self.seen = 0
+
+    @classmethod
+    def available(cls):
+        return True, ""
+
+    def load(self):
+        self.loaded = True
+        return self
+
+    def infer(self, batch):
+        batch = check_batch(batch)
+        if self.fail_at is not None and self.seen + len(batch) > self.fail_at:
+            raise RuntimeError("simulated backend failure")
+        self.seen += len(batch)
+        self.batches.append(len(batch))
+        if self.delay:
+            time.sleep(self.delay * len(batch))
+        return 255 - batch
+
+
+class IdentityBackend(InvertBackend):
+    name = "identity"
+
+    def infer(self, batch):
+        out = super().infer(batch)
+        return 255 - out
+
+
+class TinyTorchBackend(Backend):
+    """The real tiny network from tests/conftest.py, run with torch: proves the pipeline with a true model."""
+
+    name = "tiny-torch"
+
+    @classmethod
+    def available(cls):
+        return True, ""
+
+    def load(self):
+        import torch
+
+        from tests.conftest import make_tiny_model
+
+        torch.set_num_threads(1)
+        self.model = make_tiny_model()
+        self.loaded = True
+        return self
+
+    def infer(self, batch):
+        import torch
+
+        batch = check_batch(batch)
+        with torch.no_grad():
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+            y = self.model(x).clamp(0, 255).round().to(torch.uint8)
+        return y.permute(0, 2, 3, 1).contiguous().numpy()
