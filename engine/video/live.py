@@ -99,6 +99,24 @@ def open_source(source: str | int, *, capture_size: str | None = None, capture_f
     return open_input(s), kind
 
 
+def check_live_args(source: str | int, output: str | os.PathLike | None, overwrite: bool = False) -> Path | None:
+    """Cheap checks before any model is loaded: the file source exists, the recording path is usable."""
+    kind = source_kind(source)
+    out_path = Path(output) if output else None
+    if kind == "file" and not Path(str(source)).exists():
+        raise StyleEngineError(f"input not found: {source}")
+    if out_path is not None:
+        if not out_path.parent.is_dir():
+            raise StyleEngineError(f"output folder does not exist: {out_path.parent}")
+        if not overwrite and out_path.exists():
+            raise StyleEngineError(f"output exists (use --overwrite): {out_path}")
+        if kind == "file" and Path(str(source)).resolve() == out_path.resolve():
+            raise StyleEngineError(f"output is the input file: {out_path}")
+        if not out_path.suffix:
+            raise StyleEngineError(f"output needs a video extension (.mp4, .mkv, .mov): {out_path}")
+    return out_path
+
+
 class _Capture:
     """Decodes the source into the LatestSlot; paces file sources to their timestamps when `realtime`."""
 
@@ -152,18 +170,7 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
          verbose: bool = True) -> LiveResult:
     """Stylize a live source with a loaded Backend until it ends, `duration`/`max_frames` is reached, or Ctrl-C."""
     kind = source_kind(source)
-    out_path = Path(output) if output else None
-    if out_path is not None:
-        if not out_path.parent.is_dir():
-            raise StyleEngineError(f"output folder does not exist: {out_path.parent}")
-        if not overwrite and out_path.exists():
-            raise StyleEngineError(f"output exists (use --overwrite): {out_path}")
-        if kind == "file" and Path(str(source)).resolve() == out_path.resolve():
-            raise StyleEngineError(f"output is the input file: {out_path}")
-        if not out_path.suffix:
-            raise StyleEngineError(f"output needs a video extension (.mp4, .mkv, .mov): {out_path}")
-    if kind == "file" and not Path(str(source)).exists():
-        raise StyleEngineError(f"input not found: {source}")
+    out_path = check_live_args(source, output, overwrite)
     chain = resolve_filters(temporal, filters)
     from .writer import choose_codec
     codec_name = choose_codec(codec) if out_path is not None else None

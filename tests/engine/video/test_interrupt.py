@@ -1,0 +1,52 @@
+"""Ctrl-C / SIGTERM mid-way through a real subprocess: exit 130, playable partial output, no temp files, input
+untouched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from styleengine.fsutil import sha256_file
+
+from .helpers import make_video, read_video
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_midway_leaves_playable_partial_output(tmp_path, sig):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_video(src, n=60, audio="aac")
+    digest = sha256_file(src)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.1"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait until the pipeline is writing (its temp file exists), then let a few frames through
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(p.name.startswith(".out.mp4") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "partial" in err
+    frames = read_video(dst)
+    n = len(frames["times"])
+    assert 0 < n < 60
+    assert frames["times"] == pytest.approx([i * 0.04 for i in range(n)], abs=1e-3)
+    # audio kept up to the partial video's end, not beyond
+    assert frames["audio_packets"] and frames["audio_packets"][-1][0] <= frames["times"][-1] + 0.6
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert sha256_file(src) == digest
+
+
+def test_cli_error_exit_code_is_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tests.engine.video.run_stylize", str(tmp_path / "missing.mp4"),
+                           str(tmp_path / "o.mp4"), "0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: input not found")
