@@ -144,7 +144,8 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
             built = tensorrt_build.build_plans(fp16, tmp / PLANS_DIR, profiles=profiles, refit=refit,
                                                workspace=workspace, opt_level=opt_level, timing_cache=timing_cache)
             plans = [p.plan for p in built]
-            trt_info = {"built": True, "plans": [p.sidecar.name for p in built]}
+            trt_info = {"built": True, "plans": [p.sidecar.name for p in built],
+                        "profiles": [p.to_dict() for p in profiles], "refit": refit}
         else:
             note = (f"no TensorRT plan built: {trt_reason}; the engine runs the ONNX models "
                     f"(ONNX Runtime) and builds a plan on first use on a machine with TensorRT and a GPU")
