@@ -1,0 +1,299 @@
+"""The library function behind `styleengine stylize`: many inputs, one output, per-file results.
+
+Inputs: image files, video files (handed to the streaming engine), folders (walked recursively, the tree mirrored
+under the output folder) and `-` (an image on stdin). Output: a file (one input), a folder (several inputs or a
+folder input; created if missing) or `-` (stdout). Failures are per file: one line each, the rest still done.
+Outputs are written atomically, never onto an input, and an existing output only with overwrite=True.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from styleengine.errors import Interrupted, StyleEngineError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".ppm",
+              ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k", ".avif", ".heic", ".heif", ".jxl", ".ico"}
+VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".wmv",
+              ".flv", ".ogv", ".3gp", ".gifv"}
+STDIO = "-"
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str | None
+    ok: bool
+    kind: str = "image"
+    error: str | None = None
+    width: int | None = None  # output size
+    height: int | None = None
+    backend: str | None = None
+    seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not d["extra"]:
+            d.pop("extra")
+        return d
+
+
+@dataclass
+class Job:
+    src: Path | str  # Path, or STDIO
+    dst: Path | str | None  # Path, STDIO, or None when planning failed
+    kind: str
+    error: str | None = None
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTS
+
+
+def _walk(folder: Path, skip: Path | None) -> list[Path]:
+    """Images and videos under `folder`, sorted, hidden entries and the output folder skipped."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        rootp = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or _resolve(rootp / d) != skip))
+        for f in sorted(files):
+            p = rootp / f
+            if not f.startswith(".") and p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS:
+                out.append(p)
+    return out
+
+
+def _resolve(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except OSError:
+        return p.absolute()
+
+
+def plan_jobs(inputs: list[str], output: str | None) -> list[Job]:
+    """Map inputs to outputs (see module doc). Raises for a wrong overall shape; per-input problems are Jobs
+    with .error set."""
+    if not inputs:
+        raise StyleEngineError("no inputs given")
+    if output is None:
+        if all(i == STDIO for i in inputs):
+            output = STDIO
+        else:
+            raise StyleEngineError("missing -o/--output (a file for one input, a folder for several, - for stdout)")
+    if inputs.count(STDIO) > 1:
+        raise StyleEngineError("stdin (-) can be given only once")
+    paths = [Path(i) for i in inputs if i != STDIO]
+    many = len(inputs) > 1 or any(p.is_dir() for p in paths)
+    out_dir_mode = output != STDIO and (many or output.endswith(("/", os.sep)) or Path(output).is_dir())
+    if output == STDIO and many:
+        raise StyleEngineError("-o - (stdout) takes exactly one input image")
+    if out_dir_mode and Path(output).exists() and not Path(output).is_dir():
+        raise StyleEngineError(f"output {output} is a file, but several inputs (or a folder) need an output folder")
+    out = Path(output) if output != STDIO else None
+    skip = _resolve(out) if out_dir_mode and out is not None else None
+    jobs: list[Job] = []
+    for raw in inputs:
+        if raw == STDIO:
+            if out_dir_mode:
+                jobs.append(Job(STDIO, None, "image", "stdin (-) needs a file or - as output, not a folder"))
+            else:
+                jobs.append(Job(STDIO, out if out is not None else STDIO, "image"))
+            continue
+        src = Path(raw)
+        if src.is_dir():
+            files = _walk(src, skip)
+            if not files:
+                jobs.append(Job(src, None, "image", "folder has no images or videos"))
+            for f in files:
+                jobs.append(Job(f, out / f.relative_to(src), "video" if is_video(f) else "image"))
+            continue
+        kind = "video" if is_video(src) else "image"
+        if not src.exists():
+            jobs.append(Job(src, None, kind, "no such file"))
+            continue
+        dst: Path | str = (out / src.name) if out_dir_mode else (out if out is not None else STDIO)
+        if dst == STDIO and kind == "video":
+            jobs.append(Job(src, None, kind, "videos cannot be written to stdout"))
+            continue
+        jobs.append(Job(src, dst, kind))
+    # Never write onto an input, nor twice to one output.
+    inputs_resolved = {_resolve(j.src) for j in jobs if isinstance(j.src, Path)}
+    seen: set[Path] = set()
+    for j in jobs:
+        if j.error or not isinstance(j.dst, Path):
+            continue
+        r = _resolve(j.dst)
+        if r in inputs_resolved:
+            j.error = f"output {j.dst} would overwrite an input; choose another output"
+        elif r in seen:
+            j.error = f"output {j.dst} is also the output of an earlier input (same file name)"
+        seen.add(r)
+    return jobs
+
+
+def _finish_filter(strength: float, preserve_color: bool):
+    """A video FrameFilter applying --preserve-color / --strength, or None when they are at their defaults."""
+    if strength >= 1.0 and not preserve_color:
+        return None
+    from . import postprocess
+    from .video.filters import FrameFilter
+
+    class FinishFilter(FrameFilter):
+        def apply(self, source, stylized, meta):
+            return postprocess.finish(source, stylized, strength=strength, preserve_colors=preserve_color)
+
+    return FinishFilter()
+
+
+def _stdout_format(loaded) -> str:
+    from PIL import Image
+
+    Image.init()
+    return loaded.format if loaded.format in Image.SAVE else "PNG"
+
+
+def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str = "auto", device: str | None = None,
+            precision: str | None = None, max_size: int | None = None, strength: float = 1.0,
+            preserve_color: bool = False, overwrite: bool = False, video_options: dict[str, Any] | None = None,
+            on_result: Callable[[FileResult], None] | None = None, verbose: bool = True,
+            stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> list[FileResult]:
+    """Stylize images (and videos) from `inputs` into `output`. Returns one FileResult per input file.
+
+    Errors about the whole request (bad style, backend, options, output shape) raise StyleEngineError.
+    """
+    from . import postprocess
+
+    postprocess.check_strength(strength)
+    if max_size is not None and int(max_size) < 8:
+        raise StyleEngineError(f"--max-size must be at least 8 pixels, got {max_size}")
+    jobs = plan_jobs(list(inputs), output)
+    from .images import format_for
+
+    results: list[FileResult] = []
+    stylizer = None
+
+    def report(res: FileResult) -> None:
+        results.append(res)
+        if not res.ok and verbose:
+            print(f"error: {res.input}: {res.error}", file=sys.stderr, flush=True)
+        if on_result:
+            on_result(res)
+
+    def get_stylizer():
+        nonlocal stylizer
+        if stylizer is None:
+            from .stylizer import Stylizer
+
+            stylizer = Stylizer(style, backend, device=device, precision=precision, max_size=max_size,
+                                strength=strength, preserve_color=preserve_color, verbose=verbose)
+        return stylizer
+
+    try:
+        for job in jobs:
+            name = str(job.src) if job.src != STDIO else "<stdin>"
+            if job.error:
+                report(FileResult(name, None, False, job.kind, job.error))
+                continue
+            dst = job.dst
+            if isinstance(dst, Path):
+                if not overwrite and dst.exists():
+                    report(FileResult(name, str(dst), False, job.kind, f"output exists (use --overwrite): {dst}"))
+                    continue
+            t0 = time.perf_counter()
+            loaded = None
+            try:
+                if job.kind == "image":
+                    # Read the input and check the output format before (lazily) loading a model.
+                    loaded = _read_input(job, stdin)
+                    if isinstance(dst, Path):
+                        format_for(dst)
+            except StyleEngineError as exc:
+                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), job.src)))
+                continue
+            st = get_stylizer()  # style/backend errors abort the whole run (raise)
+            try:
+                if job.kind == "video":
+                    res = _do_video(st, job, overwrite, max_size, strength, preserve_color, video_options or {}, verbose)
+                else:
+                    res = _do_image(st, job, loaded, overwrite, stdout)
+            except Interrupted:
+                raise
+            except StyleEngineError as exc:
+                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), job.src)))
+                continue
+            res.seconds = round(time.perf_counter() - t0, 4)
+            report(res)
+    finally:
+        if stylizer is not None:
+            stylizer.close()
+    return results
+
+
+def _strip(msg: str, path: Any) -> str:
+    """Per-file messages are printed as `error: PATH: msg`; drop a duplicated leading path."""
+    prefix = f"{path}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+def _read_input(job: Job, stdin: BinaryIO | None):
+    from .images import load_image
+
+    if job.src == STDIO:
+        data = (stdin or sys.stdin.buffer).read()
+        if not data:
+            raise StyleEngineError("empty input")
+        return load_image(data, "<stdin>")
+    return load_image(job.src)
+
+
+def _do_image(st, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) -> FileResult:
+    from styleengine.fsutil import atomic_path
+
+    from .images import format_for, save_image
+
+    out = st.stylize_loaded(loaded)
+    h, w = out.rgb.shape[:2]
+    if job.dst == STDIO:
+        buf = io.BytesIO()
+        save_image(buf, out.rgb, alpha=out.alpha, icc_profile=out.icc_profile, exif=out.exif,
+                   format=_stdout_format(loaded))
+        sink = stdout or sys.stdout.buffer
+        sink.write(buf.getvalue())
+        sink.flush()
+        dst_name = "-"
+    else:
+        dst = Path(job.dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fmt = format_for(dst)
+        if fmt == "JPEG" and out.alpha is not None:
+            print(f"note: {dst}: JPEG has no alpha channel; transparency dropped", file=sys.stderr, flush=True)
+        with atomic_path(dst, overwrite=overwrite, suffix=dst.suffix) as tmp:
+            save_image(tmp, out.rgb, alpha=out.alpha, icc_profile=out.icc_profile, exif=out.exif, format=fmt)
+        dst_name = str(dst)
+    name = "<stdin>" if job.src == STDIO else str(job.src)
+    return FileResult(name, dst_name, True, "image", width=w, height=h, backend=st.backend_name)
+
+
+def _do_video(st, job: Job, overwrite: bool, max_size, strength: float, preserve_color: bool,
+              video_options: dict[str, Any], verbose: bool) -> FileResult:
+    try:
+        from .video import stylize_video
+    except ImportError as exc:
+        raise StyleEngineError(f"video support is unavailable ({exc})") from None
+    dst = Path(job.dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    filters = [f for f in [_finish_filter(strength, preserve_color)] if f is not None]
+    opts = {k: v for k, v in video_options.items() if v is not None}
+    res = stylize_video(job.src, dst, st.backend, max_size=max_size, overwrite=overwrite,
+                        filters=filters or None, progress=verbose, verbose=verbose, **opts)
+    d = res.to_dict() if hasattr(res, "to_dict") else {}
+    w = h = None
+    return FileResult(str(job.src), str(dst), True, "video", width=w, height=h, backend=st.backend_name,
+                      extra={k: d[k] for k in ("frames", "fps", "partial", "encoder") if k in d})
