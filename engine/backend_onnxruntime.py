@@ -61,18 +61,20 @@ def cpu_session_options(ort, threads: int | None = None, spinning: bool | None =
 
 
 def _profile_shapes(bundle) -> dict[str, tuple[int, ...]]:
-    """The TRT EP profile: from the manifest's build shapes when present, else DEFAULT_TRT_PROFILE."""
-    shapes = (bundle.manifest.get("shapes") or {}) if isinstance(bundle.manifest, dict) else {}
-    out = {}
-    for key in ("min", "opt", "max"):
-        val = shapes.get(key)
-        if isinstance(val, (list, tuple)) and len(val) in (2, 4):
-            h, w = (val[1], val[2]) if len(val) == 4 else (val[0], val[1])
-            n = val[0] if len(val) == 4 else 1
-            out[key] = (int(n), int(h), int(w), 3)
-        else:
-            out[key] = DEFAULT_TRT_PROFILE[key]
-    return out
+    """The TRT EP profile (one per session): spanning the bundle's TensorRT profiles (manifest "tensorrt" ->
+    "profiles", [batch, H, W] each), else DEFAULT_TRT_PROFILE."""
+    profiles = ((bundle.manifest.get("tensorrt") or {}).get("profiles") or []) if isinstance(bundle.manifest, dict) else []
+    try:
+        mins = [tuple(int(v) for v in p["min"]) for p in profiles]
+        opts = [tuple(int(v) for v in p["opt"]) for p in profiles]
+        maxs = [tuple(int(v) for v in p["max"]) for p in profiles]
+    except (KeyError, TypeError, ValueError):
+        mins = []
+    if not mins or any(len(s) != 3 for s in mins + opts + maxs):
+        return dict(DEFAULT_TRT_PROFILE)
+    lo = tuple(min(s[i] for s in mins) for i in range(3))
+    hi = tuple(max(s[i] for s in maxs) for i in range(3))
+    return {"min": (*lo, 3), "opt": (*opts[0], 3), "max": (*hi, 3)}
 
 
 def _shape_str(shape) -> str:
@@ -214,6 +216,16 @@ class OnnxRuntimeBackend(Backend):
         dev_in.update_inplace(batch)  # host -> device copy into the bound buffer
         self._session.run_with_iobinding(binding)
         return dev_out.numpy()
+
+    def shape_limits(self) -> tuple[int, int, int, int] | None:
+        """TensorRT EP sessions only accept shapes inside their profile; CPU/CUDA take any size."""
+        if self.provider != "tensorrt":
+            return None
+        prof = _profile_shapes(self.bundle)
+        return prof["min"][1], prof["min"][2], prof["max"][1], prof["max"][2]
+
+    def max_batch_size(self) -> int | None:
+        return _profile_shapes(self.bundle)["max"][0] if self.provider == "tensorrt" else None
 
     def close(self) -> None:
         self._bound.clear()

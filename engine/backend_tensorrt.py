@@ -269,6 +269,9 @@ class TensorRTBackend(Backend):
     def shape_limits(self) -> tuple[int, int, int, int] | None:
         return shape_limits(self._runner.profiles) if self._runner else None
 
+    def max_batch_size(self) -> int | None:
+        return max(hi[0] for _lo, _opt, hi in self._runner.profiles) if self._runner else None
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if not self.loaded:
             self.load()

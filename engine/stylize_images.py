@@ -294,6 +294,7 @@ def _do_video(st, job: Job, overwrite: bool, max_size, strength: float, preserve
     res = stylize_video(job.src, dst, st.backend, max_size=max_size, overwrite=overwrite,
                         filters=filters or None, progress=verbose, verbose=verbose, **opts)
     d = res.to_dict() if hasattr(res, "to_dict") else {}
-    w = h = None
+    enc = d.get("encoder") or {}
+    w, h = enc.get("width"), enc.get("height")
     return FileResult(str(job.src), str(dst), True, "video", width=w, height=h, backend=st.backend_name,
                       extra={k: d[k] for k in ("frames", "fps", "partial", "encoder") if k in d})

@@ -90,8 +90,9 @@ class Stylizer:
         if ph or pw:
             # Edge-pad tiny images up to the minimum the network's reflection pads allow, crop back after.
             batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-        outs = [self._be().infer(np.ascontiguousarray(batch[i:i + self.max_batch]))
-                for i in range(0, n, self.max_batch)]
+        fn = getattr(self._be(), "max_batch_size", None)
+        step = min(self.max_batch, (fn() if callable(fn) else None) or self.max_batch)
+        outs = [self._be().infer(np.ascontiguousarray(batch[i:i + step])) for i in range(0, n, step)]
         out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         return out[:, :h, :w] if (ph or pw) else out
 
