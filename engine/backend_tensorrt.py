@@ -110,6 +110,13 @@ class TrtRunner:
         self.profile = 0
         self.buffers: OrderedDict[tuple, ShapeBuffers] = OrderedDict()
         self._bound: tuple | None = None
+        self.timings: dict[str, float] | None = None  # CUDA-event stage times of the last run (ms)
+        self._ev: list | None = None
+
+    def _events(self) -> list | None:
+        if self._ev is None and hasattr(self.cuda, "Event"):
+            self._ev = [self.cuda.Event() for _ in range(4)]
+        return self._ev
 
     def _prepare(self, shape: tuple[int, ...]) -> ShapeBuffers:
         """Profile, input shape, output shape and bound buffers for `shape`; allocates only for a new shape."""
@@ -142,11 +149,19 @@ class TrtRunner:
     def run(self, batch: np.ndarray) -> np.ndarray:
         bufs = self._prepare(tuple(batch.shape))
         np.copyto(bufs.host_in, batch)
+        ev = self._events()
+        ev and ev[0].record(self.stream)
         self.cuda.memcpy_htod_async(bufs.dev_in, bufs.host_in, self.stream)
+        ev and ev[1].record(self.stream)
         if not self.context.execute_async_v3(self.stream.handle):
             raise StyleEngineError("TensorRT execution failed (execute_async_v3 returned False)")
+        ev and ev[2].record(self.stream)
         self.cuda.memcpy_dtoh_async(bufs.host_out, bufs.dev_out, self.stream)
+        ev and ev[3].record(self.stream)
         self.stream.synchronize()
+        if ev:
+            h2d, comp, d2h = (ev[i + 1].time_since(ev[i]) for i in range(3))
+            self.timings = {"h2d_ms": h2d, "compute_ms": comp, "d2h_ms": d2h, "gpu_ms": h2d + comp + d2h}
         n, h, w = batch.shape[:3]
         # The exported graph crops back to the input size; slicing keeps us right for a plan that pads.
         return np.array(bufs.host_out[:n, :h, :w, :3], copy=True)
@@ -268,6 +283,10 @@ class TensorRTBackend(Backend):
 
     def shape_limits(self) -> tuple[int, int, int, int] | None:
         return shape_limits(self._runner.profiles) if self._runner else None
+
+    def last_timings(self) -> dict[str, float] | None:
+        """h2d / compute / d2h / total GPU milliseconds of the last infer (CUDA events on our stream)."""
+        return self._runner.timings if self._runner else None
 
     def max_batch_size(self) -> int | None:
         return max(hi[0] for _lo, _opt, hi in self._runner.profiles) if self._runner else None

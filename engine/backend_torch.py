@@ -66,6 +66,8 @@ class TorchBackend(Backend):
         self.cuda_graphs = cuda_graphs
         self._model = None
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._events = None
+        self._timings: dict[str, float] | None = None
 
     def load(self) -> "TorchBackend":
         if self.loaded:
@@ -100,6 +102,7 @@ class TorchBackend(Backend):
         model = model.to(dev)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True  # shapes are fixed per CUDA graph: autotune once, in warm-up
         self._model = model.eval()
         self._dev = dev
         self.loaded = True
@@ -147,12 +150,25 @@ class TorchBackend(Backend):
         else:
             self._graphs.move_to_end(key)
         graph, host_in, dev_in, dev_out, host_out = entry
+        if self._events is None:
+            self._events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        ev = self._events
         host_in.numpy()[...] = batch
+        ev[0].record()
         dev_in.copy_(host_in, non_blocking=True)
+        ev[1].record()
         graph.replay()
+        ev[2].record()
         host_out.copy_(dev_out, non_blocking=True)
+        ev[3].record()
         torch.cuda.current_stream(self._dev).synchronize()
+        h2d, comp, d2h = (ev[i].elapsed_time(ev[i + 1]) for i in range(3))
+        self._timings = {"h2d_ms": h2d, "compute_ms": comp, "d2h_ms": d2h, "gpu_ms": h2d + comp + d2h}
         return host_out.numpy().copy()
+
+    def last_timings(self) -> dict[str, float] | None:
+        """h2d / compute / d2h / total GPU ms of the last CUDA-graph infer (CUDA events), else None."""
+        return self._timings
 
     def close(self) -> None:
         self._graphs.clear()

@@ -34,7 +34,21 @@ class FakeDevicePtr:
         self.freed = True
 
 
+class FakeEvent:
+    clock = 0.0
+
+    def record(self, stream):
+        assert stream.handle == 7
+        FakeEvent.clock += 1.5
+        self.t = FakeEvent.clock
+
+    def time_since(self, other):
+        return self.t - other.t
+
+
 class FakeCuda:
+    Event = FakeEvent
+
     def __init__(self):
         self.allocs = []
         self.pinned = []
@@ -157,6 +171,7 @@ def test_runner_runs_and_allocates_once_per_shape():
     assert np.array_equal(runner.run(a), 255 - a)  # back to a cached shape: no new allocation
     assert len(cuda.allocs) == 4
     assert cuda.copies[:2] == ["htod", "dtoh"] and stream.syncs == 4
+    assert runner.timings == {"h2d_ms": 1.5, "compute_ms": 1.5, "d2h_ms": 1.5, "gpu_ms": 4.5}
 
 
 def test_runner_output_is_a_copy_not_the_reused_buffer():
