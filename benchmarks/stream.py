@@ -1,0 +1,192 @@
+"""Streaming benchmark: the pipelined file -> file engine vs a naive sequential loop, same clip, same backend, one run.
+
+    python benchmarks/stream.py [CLIP] [--style STYLE] [--backend auto] [--seconds 12] [--max-size N] [--out F]
+
+Measures, in this order, on the same decoded clip and the same loaded backend:
+  1. pure inference FPS: backend.infer on frames already in memory (batch as the pipeline uses), median of per-
+     frame times -> the ceiling for any video path;
+  2. naive: decode -> stylize -> encode one frame at a time in one thread (same encoder settings);
+  3. pipeline: styleengine.engine.video.stylize_video (threaded decode, bounded queues, writer thread).
+Prints ratios (pipeline / pure inference, pipeline / naive) and per-stage times; writes JSON with the environment
+block to benchmarks/results/stream.json (or --out).
+
+Without --style a `fast`-preset network with random weights is built (speed does not depend on the weights).
+Goals (issue 5): pipeline >= 90% of pure inference FPS; `fast` preset on cars_432p.mp4 >= 25 FPS end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CLIP = "/work/shared/data/video/cars_432p.mp4"
+RESULTS = Path(__file__).resolve().parent / "results" / "stream.json"
+
+
+def trim(src: str, dst: Path, seconds: float | None) -> Path:
+    """Stream-copy the first `seconds` of the clip (video + audio), so every mode sees the same frames."""
+    import av
+
+    if not seconds:
+        return Path(src)
+    with av.open(src) as inp, av.open(str(dst), "w") as out:
+        smap = {s.index: out.add_stream_from_template(s) for s in inp.streams if s.type in ("video", "audio")}
+        for pkt in inp.demux(*[inp.streams[i] for i in smap]):
+            if pkt.size == 0:
+                continue
+            t = pkt.pts if pkt.pts is not None else pkt.dts
+            if t is not None and float(t * pkt.time_base) >= seconds:
+                continue
+            pkt.stream = smap[pkt.stream.index]
+            out.mux(pkt)
+    return dst
+
+
+def decode_all(path: Path, size: tuple[int, int] | None) -> list[np.ndarray]:
+    from styleengine.engine.video.reader import VideoReader
+
+    r = VideoReader(str(path))
+    if size:
+        r.set_size(*size)
+    frames = [f.rgb for f in r.frames()]
+    r.close()
+    return frames
+
+
+def pure_inference(backend, frames: list[np.ndarray], batch: int) -> dict:
+    backend.infer(np.stack(frames[:batch]))  # warm-up (shape-specialized sessions, CUDA graphs)
+    times = []
+    t_all = time.perf_counter()
+    for i in range(0, len(frames) - batch + 1, batch):
+        arr = np.stack(frames[i:i + batch])
+        t0 = time.perf_counter()
+        backend.infer(arr)
+        times.append((time.perf_counter() - t0) / batch)
+    wall = time.perf_counter() - t_all
+    med = statistics.median(times)
+    return {"frames": len(times) * batch, "median_ms_per_frame": round(med * 1000, 2), "fps_median": round(1 / med, 2),
+            "fps_mean": round(len(times) * batch / wall, 2)}
+
+
+def naive(backend, clip: Path, out: Path, size, crf, preset, codec) -> dict:
+    """The loop everyone writes first: decode one frame, stylize it, encode it; nothing overlaps."""
+    from styleengine.engine.video.reader import VideoReader
+    from styleengine.engine.video.writer import VideoWriter, WriterConfig
+
+    t0 = time.perf_counter()
+    r = VideoReader(str(clip))
+    if size:
+        r.set_size(*size)
+    info = r.info
+    w = None
+    n = 0
+    for sf in r.frames():
+        y = backend.infer(sf.rgb[None])[0]
+        if w is None:
+            cfg = WriterConfig(codec=codec, crf=crf, preset=preset, time_base=info.time_base, rate=info.rate,
+                               colorspace=info.colorspace, color_primaries=info.color_primaries,
+                               color_trc=info.color_trc, audio_source=str(clip) if info.audio else None)
+            w = VideoWriter(str(out), y.shape[1], y.shape[0], cfg)
+        w.write(y, sf.pts, sf.time_base, sf.duration)
+        n += 1
+    w.close()
+    r.close()
+    wall = time.perf_counter() - t0
+    return {"frames": n, "wall_seconds": round(wall, 3), "fps": round(n / wall, 2)}
+
+
+def make_random_fast_style(tmp: Path) -> str:
+    from styleengine.train.checkpoint import save_model
+    from styleengine.train.network import PRESETS, TransformerNet
+
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp / "fast_random.pt"
+    save_model(path, TransformerNet(PRESETS["fast"]).eval(), style={"name": "fast-random"},
+               loss_net="none (benchmark: random weights)")
+    return str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("clip", nargs="?", default=DEFAULT_CLIP)
+    ap.add_argument("--style", default=None, help="bundle / .pt / built-in (default: random-weight fast preset)")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--seconds", type=float, default=None, help="use only the first N seconds of the clip")
+    ap.add_argument("--max-size", type=int, default=None, help="downscale frames (long side) before the network")
+    ap.add_argument("--batch", type=int, default=None, help="pipeline batch (default: the pipeline's own choice)")
+    ap.add_argument("--crf", type=int, default=None)
+    ap.add_argument("--preset", default=None)
+    ap.add_argument("--codec", default="auto")
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--label", default=None, help="name of this configuration in the results file")
+    args = ap.parse_args()
+
+    from styleengine.engine.select import label, open_backend
+    from styleengine.engine.styles import resolve_style
+    from styleengine.engine.video import probe, stylize_video
+    from styleengine.engine.video.pipeline import default_batch, scaled_size
+    from styleengine.envinfo import environment
+
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        style = args.style or make_random_fast_style(tmp)
+        bundle = resolve_style(style)
+        clip = trim(args.clip, tmp / ("clip" + Path(args.clip).suffix), args.seconds)
+        info = probe(clip)
+        size = scaled_size(info.width, info.height, args.max_size)
+        size = None if size == (info.width, info.height) else size
+        with open_backend(bundle, args.backend, device=args.device, precision=args.precision) as be:
+            batch = args.batch or default_batch(be)
+            frames = decode_all(clip, size)
+            print(f"clip {args.clip}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
+                  f"backend {label(be)}, batch {batch}", file=sys.stderr)
+            pure = pure_inference(be, frames, batch)
+            del frames
+            print(f"pure inference: {pure['fps_median']} fps (median)", file=sys.stderr)
+            nv = naive(be, clip, tmp / "naive.mp4", size, args.crf, args.preset, args.codec)
+            print(f"naive loop:     {nv['fps']} fps", file=sys.stderr)
+            res = stylize_video(clip, tmp / "pipe.mp4", be, crf=args.crf, preset=args.preset, codec=args.codec,
+                                max_size=args.max_size, batch_size=batch, progress=False, verbose=False)
+            print(f"pipeline:       {res.fps} fps", file=sys.stderr)
+    stages = {k: v["ms_per_item"] for k, v in res.stats["stages"].items()}
+    summary = {
+        "label": args.label or f"{Path(args.clip).name} {bundle.preset} {args.backend}"
+                                + (f" max{args.max_size}" if args.max_size else ""),
+        "clip": args.clip, "frames": res.frames, "size": [res.encoder["width"], res.encoder["height"]],
+        "style": bundle.style_name, "preset": bundle.preset, "backend": res.backend, "batch": batch,
+        "encoder": {k: res.encoder[k] for k in ("codec", "options")},
+        "pure_inference": pure, "naive": nv,
+        "pipeline": {"fps": res.fps, "wall_seconds": res.wall_seconds, "stage_ms_per_frame": stages,
+                     "queues": res.stats["queues"], "latency_ms": res.stats["latency_ms"]},
+        "ratios": {"pipeline_vs_pure_inference": round(res.fps / pure["fps_median"], 3),
+                   "pipeline_vs_naive": round(res.fps / nv["fps"], 3)},
+        "goals": {"pipeline_ge_90pct_of_inference": res.fps >= 0.9 * pure["fps_median"],
+                  "realtime_25fps": res.fps >= 25.0},
+    }
+    print(json.dumps(summary, indent=2))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data.setdefault("runs", [])
+    data["runs"] = [r for r in data["runs"] if r.get("label") != summary["label"]] + [summary]
+    data["environment"] = environment()
+    data["note"] = ("pipeline = styleengine.engine.video.stylize_video; naive = sequential decode->infer->encode; "
+                    "pure inference = backend.infer on in-memory frames (median). Same clip, same backend, one run.")
+    out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    print(f"recorded in {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
