@@ -32,6 +32,10 @@ def candidates(backend: str = "auto", *, device: str | None = None, precision: s
     want_cpu = device is not None and str(device) == "cpu"
     want_gpu = device is not None and str(device).startswith("cuda")
     gpu = cuda_device_count() > 0 and not want_cpu
+    if want_gpu and not gpu:
+        raise StyleEngineError(f"--device {device}: no NVIDIA GPU found (use --device cpu or leave it out)")
+    if device is not None and not (want_cpu or want_gpu):
+        raise StyleEngineError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
     if precision == "int8":
         want_cpu, gpu = True, False  # INT8 is our CPU path
     out: list[tuple[str, dict]] = []

@@ -149,3 +149,17 @@ def test_stdin_bytes_and_16bit_rgb_png(tmp_path):
     loaded = load_image(png)
     assert loaded.rgb.shape == (16, 24, 3)
     assert np.abs(loaded.rgb.astype(int) - _gradient()).max() <= 1
+
+
+def test_zero_size_image_is_refused(tmp_path):
+    import zlib
+
+    def chunk(t, d):
+        return len(d).to_bytes(4, "big") + t + d + zlib.crc32(t + d).to_bytes(4, "big")
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", (0).to_bytes(4, "big") + (5).to_bytes(4, "big") + bytes([8, 2, 0, 0, 0]))
+           + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    (tmp_path / "zero.png").write_bytes(png)
+    with pytest.raises(StyleEngineError) as info:
+        load_image(tmp_path / "zero.png")
+    assert str(info.value).startswith(f"{tmp_path / 'zero.png'}: ") and "\n" not in str(info.value)

@@ -108,6 +108,11 @@ def test_candidates_order_with_and_without_gpu(monkeypatch):
     assert [c[0] for c in select.candidates("torch", device="cpu")] == ["torch"]
     with pytest.raises(StyleEngineError, match="unknown backend"):
         select.candidates("cuda")
+    monkeypatch.setattr(select, "cuda_device_count", lambda: 0)
+    with pytest.raises(StyleEngineError, match="no NVIDIA GPU"):
+        select.candidates(device="cuda:0")
+    with pytest.raises(StyleEngineError, match="unknown device"):
+        select.candidates(device="tpu")
 
 
 def test_open_backend_falls_back_and_reports(tiny_bundle, monkeypatch):
@@ -189,3 +194,8 @@ def test_builtin_names_resolve_through_builtin_styles(tiny_bundle, tiny_checkpoi
     monkeypatch.setattr(builtin_styles, "builtin_path", lambda name, *a: tiny_checkpoint if name == "mona" else None)
     monkeypatch.setattr(styles, "bundle_for_checkpoint", lambda p, verbose=True: load_bundle(tiny_bundle) if p == tiny_checkpoint else None)
     assert styles.resolve_style("mona").path == tiny_bundle
+
+
+def test_zero_size_array_is_refused(st):
+    with pytest.raises(StyleEngineError, match="zero size"):
+        st(np.zeros((0, 5, 3), np.uint8))
