@@ -78,6 +78,35 @@ def _write_checkpoint(ckpt, src: Path | None, dst: Path) -> None:
                    loss_net=ckpt.loss_net)
 
 
+def load_source_checkpoint(path: Path):
+    """load_checkpoint, with the pickle module's stray exception types (a text file raises KeyError from
+    an unknown opcode) turned into the same one-line error."""
+    from styleengine.train.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except StyleEngineError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError, MemoryError) as exc:
+        raise StyleEngineError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def check_preset(ckpt) -> None:
+    """A preset name promises an architecture (refit across styles relies on it): unknown names and names
+    that contradict the stored widths/blocks are refused."""
+    from styleengine.train.network import PRESETS
+
+    arch = ckpt.arch
+    if arch.preset == "custom":
+        return
+    if arch.preset not in PRESETS:
+        raise StyleEngineError(f"unknown preset {arch.preset!r} in checkpoint; known: {', '.join(PRESETS)}, custom")
+    want = PRESETS[arch.preset]
+    if (tuple(arch.widths), arch.blocks) != (tuple(want.widths), want.blocks):
+        raise StyleEngineError(f"checkpoint says preset {arch.preset!r} but its architecture is widths "
+                               f"{list(arch.widths)}, {arch.blocks} blocks")
+
+
 def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=None, tensorrt: str | bool = "auto",
                  refit: bool = False, overwrite: bool = False, workspace: int | None = None,
                  opt_level: int | None = None, timing_cache: str | os.PathLike | None = None,
@@ -90,7 +119,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
     workspace: TensorRT workspace limit in MiB. opt_level: builder optimization level 0-5.
     timing_cache: TensorRT timing cache file (default: the user cache folder; shared by all styles).
     """
-    from styleengine.train.checkpoint import Checkpoint, load_checkpoint
+    from styleengine.train.checkpoint import Checkpoint
 
     from .fp16 import export_fp16
     from .manifest import bundle_manifest, model_metadata
@@ -106,7 +135,8 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
             raise StyleEngineError("build_bundle: output is required when passing a loaded Checkpoint")
     else:
         src = Path(checkpoint)
-        ckpt = load_checkpoint(src)
+        ckpt = load_source_checkpoint(src)
+    check_preset(ckpt)
     output = Path(output) if output is not None else default_output(src)
     _check_target(output, overwrite)
 

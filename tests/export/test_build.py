@@ -27,7 +27,7 @@ def test_tiny_bundle_layout_and_manifest(tiny_bundle, tiny_checkpoint):
         assert m["onnx"][precision]["sha256"] == sha256_file(b.onnx(precision))
         assert m["validation"][precision]["ok"] is True
     assert m["validation"]["fp32"]["max_abs_diff"] <= 1
-    assert m["tensorrt"]["built"] is False and m["plans"] == []
+    assert m["tensorrt"]["built"] is False and m["plans"] == [] and "disabled" in m["tensorrt"]["reason"]
     # No temp leftovers beside the bundle.
     assert [p.name for p in tiny_bundle.parent.iterdir()] == [tiny_bundle.name]
 
