@@ -1,8 +1,8 @@
 """torch backend: runs the bundle's model.pt directly. The reference every other backend is checked against.
 
 CPU: FP32 eager. CUDA: FP16 weights and activations in channels_last (tensor-core friendly), InstanceNorm
-statistics in FP32 (0-255 scale activations overflow FP16 when squared), and one CUDA graph per input shape, so a
-video frame costs one graph replay instead of ~60 kernel launches from Python.
+statistics in FP32 (0-255 scale activations overflow FP16 when squared), and one CUDA graph per input shape seen
+twice, so a video frame costs one graph replay instead of ~60 kernel launches from Python.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _fp32_instance_norms(model):
     class Fp32InstanceNorm(nn.Module):
         def __init__(self, inner: nn.InstanceNorm2d):
             super().__init__()
-            self.inner = inner.float()
+            self.inner = inner
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.inner(x.float()).to(x.dtype)
@@ -66,6 +66,7 @@ class TorchBackend(Backend):
         self.cuda_graphs = cuda_graphs
         self._model = None
         self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+        self._seen: dict[tuple, int] = {}
         self._events = None
         self._timings: dict[str, float] | None = None
 
@@ -98,7 +99,11 @@ class TorchBackend(Backend):
         self._dtype = torch.float16 if self.precision == "fp16" else torch.float32
         self._channels_last = dev.type == "cuda"
         if self.precision == "fp16":
-            model = _fp32_instance_norms(model.half())
+            # Convs to FP16; InstanceNorms keep their FP32 affine params exactly (no FP16 round trip).
+            model = _fp32_instance_norms(model)
+            for m in model.modules():
+                if isinstance(m, torch.nn.Conv2d):
+                    m.half()
         model = model.to(dev)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -119,7 +124,12 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             if self._dev.type == "cpu":
                 return _uint8_forward(self._model, torch.from_numpy(batch), self._dtype, False).numpy()
-            if not self.cuda_graphs:
+            # Capture a graph only for a shape seen before: video frames repeat their shape, a folder of photos
+            # mostly does not (capture + warm-up would cost more than it saves).
+            if not self.cuda_graphs or (batch.shape not in self._graphs and self._seen.get(batch.shape, 0) < 1):
+                self._seen[batch.shape] = self._seen.get(batch.shape, 0) + 1
+                if len(self._seen) > 64:
+                    self._seen.clear()
                 x = torch.from_numpy(batch).pin_memory().to(self._dev, non_blocking=True)
                 return _uint8_forward(self._model, x, self._dtype, True).cpu().numpy()
             return self._replay(batch)
