@@ -249,12 +249,17 @@ class TensorRTBackend(Backend):
         if not ok:
             raise StyleEngineError(f"tensorrt backend unavailable: {why}")
         try:
-            import pycuda.autoprimaryctx as primary  # the runtime's primary context, shared with TRT/torch/ORT
             import pycuda.driver as cuda
             import tensorrt as trt
+
+            cuda.init()
+            index = int(str(self.device).split(":", 1)[1]) if ":" in str(self.device) else 0
+            # The device's primary context: the one the CUDA runtime (TensorRT, torch, ONNX Runtime) uses, so
+            # buffers and streams are valid for all of them (what pycuda.autoprimaryctx does, for any device).
+            self._ctx = cuda.Device(index).retain_primary_context()
         except Exception as exc:  # driver/toolkit mismatches surface as many exception types
-            raise StyleEngineError(f"tensorrt backend: import failed ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-        self._ctx = primary.context
+            raise StyleEngineError(f"tensorrt backend: CUDA/TensorRT init failed "
+                                   f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         plan, reasons = find_plan(self.bundle, trt)
         if plan is None:
             for r in reasons:
