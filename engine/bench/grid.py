@@ -64,10 +64,17 @@ def _row(backend: str, precision: str | None, device: str, size: Size | None, ba
             "width": size.width if size else None, "batch": batch, "status": status, "reason": reason}
 
 
+_INPUTS: dict[tuple[int, int, int, int], list[np.ndarray]] = {}
+
+
 def _inputs(size: Size, batch: int, seed: int) -> list[np.ndarray]:
-    # Two different random batches, alternated: never time on zeros or on one buffer that stays cached.
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (batch, size.height, size.width, 3), dtype=np.uint8) for _ in range(2)]
+    """Two different random batches, alternated: never time on zeros or on one buffer that stays cached.
+    Made once per shape and run (4K x 8 takes a second to draw) and shared by every row of that shape."""
+    key = (batch, size.height, size.width, seed)
+    if key not in _INPUTS:
+        rng = np.random.default_rng(seed)
+        _INPUTS[key] = [rng.integers(0, 256, (batch, size.height, size.width, 3), dtype=np.uint8) for _ in range(2)]
+    return _INPUTS[key]
 
 
 class _Runner:
@@ -80,8 +87,13 @@ class _Runner:
 
 
 def measure(runner: _Runner, inputs: list[np.ndarray], *, warmup: int, iters: int | None, seconds: float | None,
-            min_iters: int = 3, max_iters: int = 100_000) -> tuple[list[float], dict[str, list[float]]]:
-    """Warm up, then time iterations. Returns per-iteration wall ms and per-stage GPU ms (where reported)."""
+            min_iters: int = 3, max_iters: int = 100_000, keep_first: dict | None = None
+            ) -> tuple[list[float], dict[str, list[float]]]:
+    """Warm up, then time iterations. Returns per-iteration wall ms and per-stage GPU ms (where reported).
+
+    The first output is checked against the contract (uint8, input's shape); with `keep_first` given, the output
+    for inputs[0] is stored under "output" for the parity check against the baseline.
+    """
     expect = inputs[0].shape
     checked = False
 
@@ -93,6 +105,8 @@ def measure(runner: _Runner, inputs: list[np.ndarray], *, warmup: int, iters: in
                 raise StyleEngineError(f"backend returned {getattr(out, 'dtype', type(out).__name__)} "
                                        f"{getattr(out, 'shape', '')} for input {expect}; expected uint8 {expect}")
             checked = True
+            if keep_first is not None and x is inputs[0]:
+                keep_first["output"] = out.copy()
 
     for i in range(warmup):
         call(inputs[i % len(inputs)])
@@ -117,9 +131,17 @@ def measure(runner: _Runner, inputs: list[np.ndarray], *, warmup: int, iters: in
     return wall, stages
 
 
+def _parity(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """How far a row's output is from the eager FP32 baseline's on the same input, in 8-bit levels."""
+    diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
+    return {"max_abs_diff": int(diff.max()), "mean_abs_diff": round(float(diff.mean()), 4)}
+
+
 def _measure_row(row: dict[str, Any], runner: _Runner, size: Size, batch: int, spec: GridSpec,
-                 macs: float | None) -> dict[str, Any]:
+                 macs: float | None, references: dict | None = None) -> dict[str, Any]:
+    """Time one row. `references` maps (size, batch) -> baseline output: the baseline fills it, others compare."""
     inputs = _inputs(size, batch, spec.seed)
+    first: dict[str, np.ndarray] | None = {} if references is not None else None
     host = HostPeak()
     dev = DevicePeak(spec.device, torch_allocator=runner.torch_allocator)
     host.start()
@@ -130,7 +152,7 @@ def _measure_row(row: dict[str, Any], runner: _Runner, size: Size, batch: int, s
             runner.prepare(inputs[0])
             row["prepare_s"] = round(time.perf_counter() - t0, 3)
         wall, stages = measure(runner, inputs, warmup=spec.warmup, iters=spec.iters, seconds=spec.seconds,
-                               min_iters=spec.min_iters, max_iters=spec.max_iters)
+                               min_iters=spec.min_iters, max_iters=spec.max_iters, keep_first=first)
         dev.sample()
     except Exception as exc:  # one row failing (e.g. out of memory at 4K x 8) must not end the grid
         row.update(status="failed", reason=_one_line(exc))
@@ -158,6 +180,12 @@ def _measure_row(row: dict[str, Any], runner: _Runner, size: Size, batch: int, s
     row.update(host.stop())
     row.update(dev.stop())
     row["gpu_sm_clock_mhz"] = sm_clock_mhz(spec.device) if spec.device.startswith("cuda") else None
+    if first and "output" in first and references is not None:
+        key = (size.label, batch)
+        if row["backend"] == BASELINE:
+            references[key] = first["output"]
+        elif key in references:
+            row.update(_parity(first["output"], references[key]))
     return row
 
 
@@ -195,11 +223,12 @@ def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] 
     rows: list[dict[str, Any]] = []
     macs = source.macs_per_pixel
     shapes = _grid(spec)
+    references: dict[tuple[str, int], np.ndarray] = {}  # baseline outputs for the parity columns
 
     def run_shapes(base: dict[str, Any], runner: _Runner) -> None:
         for size, batch in shapes:
             row = dict(base, size=size.label, height=size.height, width=size.width, batch=batch)
-            row = _measure_row(row, runner, size, batch, spec, macs)
+            row = _measure_row(row, runner, size, batch, spec, macs, references)
             rows.append(row)
             what = f"{row['backend']}{'/' + row['variant'] if row['variant'] else ''} {row['precision']} {size.label} x{batch}"
             log(f"{what}: p50 {row['latency_ms_p50']:.2f} ms, {row['fps']:.1f} frames/s" if row["status"] == "ok"
@@ -273,6 +302,7 @@ def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] 
                 be.close()
                 _free_cuda(spec.device)
     _add_speedups(rows)
+    _INPUTS.clear()
     return rows
 
 
@@ -330,11 +360,13 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
         if source.random_weights:
             log(f"{source.label}: RANDOM WEIGHTS ({source.weights}) — speed only, the pictures mean nothing")
         env["torch_threads"] = _torch_threads()
+        env["load_average_1_5_15min"] = _load_average()  # a busy shared machine explains noisy rows
         rows = run_grid(source, spec, log=log, backend_options=options)
         after = gpu_clocks()
         described = source.describe()
     finally:
         source.close()
+        _INPUTS.clear()
         if restore_threads is not None:
             import torch
 
@@ -342,6 +374,15 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
     notes = _notes(spec, source, rows)
     return BenchReport(described, spec.to_dict(), rows, env, before, after,
                        started.isoformat(timespec="seconds"), time.perf_counter() - t0, notes)
+
+
+def _load_average() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _torch_threads() -> int | None:
@@ -389,7 +430,8 @@ def _notes(spec: GridSpec, source: BenchSource, rows: list[dict[str, Any]]) -> l
         notes.append(f"TFLOP/s counts 2 FLOP per MAC of the convolutions: {source.macs_per_pixel:,.0f} MACs per pixel "
                      "(InstanceNorm, ReLU, padding and conversions not counted).")
     notes.append("speedup = baseline p50 / row p50 at the same device, size and batch; baseline = eager FP32 torch of "
-                 "the same network, NCHW, measured in this run.")
+                 "the same network, NCHW, measured in this run. Δ mean / Δ max = mean and largest absolute difference "
+                 "from the baseline's output on the same input, in 8-bit levels (a broken fast path shows here).")
     if spec.device == "cpu":
         notes.append("CPU run: no GPU timing; host peak memory is the resident-set high-water mark of each row.")
     return notes

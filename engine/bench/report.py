@@ -22,7 +22,7 @@ CSV_FIELDS = [
     "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_mean", "latency_ms_min", "latency_ms_max",
     "latency_ms_std", "gpu_ms_p50", "gpu_ms_p90", "gpu_ms_p99", "gpu_ms_mean", "h2d_ms_p50", "compute_ms_p50",
     "d2h_ms_p50", "gpu_timing", "fps", "mpix_per_s", "tflops", "speedup", "host_peak_mib", "host_peak_scope",
-    "device_peak_mib", "device_mem_scope", "gpu_sm_clock_mhz",
+    "device_peak_mib", "device_mem_scope", "gpu_sm_clock_mhz", "max_abs_diff", "mean_abs_diff",
 ]
 
 
@@ -59,7 +59,12 @@ def environment_lines(report: BenchReport) -> list[str]:
     src = report.source
     lines.append(f"style: {src.get('style')} ({src.get('weights')}), preset {src.get('preset')}, "
                  f"{_fmt(src.get('macs_per_pixel'), 0)} MACs/pixel")
-    lines.append(f"run: {report.started_at}, {report.duration_s:.1f} s")
+    extra = []
+    if env.get("torch_threads"):
+        extra.append(f"torch threads {env['torch_threads']}")
+    if env.get("load_average_1_5_15min"):
+        extra.append("load average " + " / ".join(str(x) for x in env["load_average_1_5_15min"]))
+    lines.append(f"run: {report.started_at}, {report.duration_s:.1f} s" + (", " + ", ".join(extra) if extra else ""))
     return lines
 
 
@@ -84,7 +89,8 @@ MD_COLUMNS = [("backend", "backend"), ("precision", "prec"), ("size", "size"), (
               ("latency_ms_mean", "mean ms"), ("gpu_ms_p50", "GPU ms"), ("h2d_ms_p50", "H2D ms"),
               ("compute_ms_p50", "compute ms"), ("d2h_ms_p50", "D2H ms"), ("fps", "frames/s"),
               ("mpix_per_s", "MP/s"), ("tflops", "TFLOP/s"), ("speedup", "× baseline"),
-              ("host_peak_mib", "host MiB"), ("device_peak_mib", "device MiB")]
+              ("host_peak_mib", "host MiB"), ("device_peak_mib", "device MiB"),
+              ("mean_abs_diff", "Δ mean"), ("max_abs_diff", "Δ max")]
 
 
 def _cell(r: dict[str, Any], key: str) -> str:

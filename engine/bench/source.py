@@ -11,13 +11,14 @@ removed when the benchmark ends.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from styleengine.engine.bundle import BUNDLE_FORMAT, CHECKPOINT, Bundle, is_bundle
+from styleengine.engine.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST, Bundle, is_bundle
 from styleengine.errors import StyleEngineError
 
 PRESET_PREFIX = "preset:"
@@ -86,7 +87,29 @@ def _arch_and_macs(bundle: Bundle) -> tuple[dict[str, Any] | None, float | None]
         return arch, None
 
 
-def _random_source(name: str, seed: int, need_onnx: bool, shapes: list[str] | None) -> BenchSource:
+def _spread_output(model):
+    """Scale the last conv so random weights give outputs spread over 0-255 (mean ~128, std ~60) instead of ~0:
+    the parity columns (difference from the FP32 baseline) then mean something. Speed is unchanged."""
+    import torch
+
+    with torch.no_grad():
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 255
+        y = model(x)
+        last = model.deconv3.conv2d
+        scale = 60.0 / max(float(y.std()), 1e-6)
+        last.weight.mul_(scale)
+        last.bias.mul_(scale)
+        last.bias.add_(127.5 - float(model(x).mean()))
+    return model
+
+
+def make_random_bundle(name: str, folder: Path, *, seed: int = 0, need_onnx: bool = True,
+                       shapes: list[str] | None = None) -> Bundle:
+    """Write a bundle of preset `name` with random (seeded, output-spread) weights into `folder` (must not exist).
+
+    need_onnx=False writes only manifest.json + model.pt (what the torch backend and the baseline use), skipping
+    the ONNX export; otherwise export.build_bundle makes the full bundle (TensorRT plans where TensorRT and a GPU
+    exist, with a profile from `shapes`)."""
     try:
         import torch
 
@@ -94,33 +117,38 @@ def _random_source(name: str, seed: int, need_onnx: bool, shapes: list[str] | No
         from styleengine.train.network import PRESETS, TransformerNet
     except ImportError:
         raise StyleEngineError(f"a random-weight {name!r} network needs torch (pip install 'styleengine[train]')") from None
+    from styleengine.engine.bundle import load_bundle
+
+    folder = Path(folder)
+    if folder.exists():
+        raise StyleEngineError(f"output exists: {folder}")
+    torch.manual_seed(seed)
+    model = _spread_output(TransformerNet(PRESETS[name]).eval())
+    style = {"name": f"{name}-random", "attribution": "random weights for speed benchmarking"}
+    with tempfile.TemporaryDirectory(prefix="styleengine-bench-ckpt-") as td:
+        ckpt = save_model(Path(td) / f"{name}-random.pt", model, style=style, loss_net="none (random weights)")
+        if need_onnx:
+            from styleengine.export.build import build_bundle
+
+            return load_bundle(build_bundle(ckpt, folder, shapes=shapes).path)
+        folder.mkdir()
+        shutil.copy2(ckpt, folder / CHECKPOINT)
+    manifest = {"format": BUNDLE_FORMAT, "style": style, "preset": name, "arch": PRESETS[name].to_dict(),
+                "loss_net": "none (random weights)", "note": "torch-only benchmark bundle (no ONNX): random weights"}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return load_bundle(folder)
+
+
+def _random_source(name: str, seed: int, need_onnx: bool, shapes: list[str] | None) -> BenchSource:
     tmp = Path(tempfile.mkdtemp(prefix="styleengine-bench-"))
     cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
     try:
-        torch.manual_seed(seed)
-        model = TransformerNet(PRESETS[name]).eval()
-        weights = f"random (preset {name}, seed {seed})"
-        style = {"name": f"{name}-random", "attribution": "random weights for speed benchmarking"}
-        ckpt = save_model(tmp / f"{name}-random.pt", model, style=style, loss_net="none (random weights)")
-        if need_onnx:
-            from styleengine.engine.bundle import load_bundle
-            from styleengine.export.build import build_bundle
-
-            # TensorRT plans (where TensorRT and a GPU exist) get a profile that covers the benchmark grid.
-            bundle = load_bundle(build_bundle(ckpt, tmp / f"{name}-random.engine", shapes=shapes).path)
-        else:
-            # The torch backend and the baseline need only model.pt: skip the ONNX export.
-            folder = tmp / f"{name}-random.engine"
-            folder.mkdir()
-            shutil.copy2(ckpt, folder / CHECKPOINT)
-            bundle = Bundle(folder, {"format": BUNDLE_FORMAT, "style": style, "preset": name,
-                                     "arch": PRESETS[name].to_dict()})
+        bundle = make_random_bundle(name, tmp / f"{name}-random.engine", seed=seed, need_onnx=need_onnx, shapes=shapes)
     except BaseException:
-        for fn in cleanup:
-            fn()
+        cleanup[0]()
         raise
     arch, macs = _arch_and_macs(bundle)
-    return BenchSource(bundle, name, weights, arch, macs, cleanup)
+    return BenchSource(bundle, name, f"random (preset {name}, seed {seed})", arch, macs, cleanup)
 
 
 def profile_spec(sizes: list[tuple[int, int]], batches: list[int]) -> str:
@@ -150,4 +178,13 @@ def open_source(style: str | Path | Bundle, *, seed: int = 0, need_onnx: bool = 
             bundle = resolve_style(text)
         label = text
     arch, macs = _arch_and_macs(bundle)
-    return BenchSource(bundle, label, "trained", arch, macs)
+    return BenchSource(bundle, label, _weights_kind(bundle), arch, macs)
+
+
+def _weights_kind(bundle: Bundle) -> str:
+    """'trained', or 'random (...)' for bundles this module (or a benchmark script) made from random weights."""
+    loss_net = str(bundle.manifest.get("loss_net") or "")
+    attribution = str((bundle.manifest.get("style") or {}).get("attribution") or "")
+    if "random weights" in loss_net or "random weights" in attribution:
+        return f"random (bundle metadata: {loss_net or attribution})"
+    return "trained"

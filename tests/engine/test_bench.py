@@ -257,6 +257,12 @@ def test_grid_on_cpu_with_tiny_network(tiny_bundle, fake_registry, tmp_path):
         base = next(b for b in ok if b["backend"] == "baseline" and (b["size"], b["batch"]) == (r["size"], r["batch"]))
         assert r["speedup"] == pytest.approx(base["latency_ms_p50"] / r["latency_ms_p50"], rel=1e-2)
     assert all(r["speedup"] == 1.0 for r in ok if r["backend"] == "baseline")
+    # parity with the baseline's output on the same input: FP32 paths agree to rounding, identity does not
+    for r in ok:
+        if r["backend"] in ("torch", "onnxruntime") and r["precision"] == "fp32":
+            assert r["max_abs_diff"] <= 2 and r["mean_abs_diff"] < 0.1, r
+    assert all(r["mean_abs_diff"] > 5 for r in ok if r["backend"] == "fake-identity")
+    assert all("max_abs_diff" not in r for r in ok if r["backend"] == "baseline")
     assert [r for r in ok if r["backend"] == "fake-identity"][0]["compute_ms_p50"] == 2.0
     # --threads reaches ONNX Runtime and torch, and torch's setting is restored afterwards
     assert all(r["backend_info"]["threads"] == 1 for r in ok if r["backend"] == "onnxruntime")
