@@ -60,7 +60,7 @@ def summarize(work: Path) -> tuple[dict, str]:
         name = r["backend"] + (f"/{r['variant']}" if r.get("variant") else "")
         md.append(f"| {r['run']} | {name} | {r['precision']} | {r['size']} | {r['batch']} | {_f(r.get('latency_ms_p50'))} | "
                   f"{_f(r.get('gpu_ms_p50'))} | {_f(r.get('h2d_ms_p50'))} | {_f(r.get('compute_ms_p50'))} | "
-                  f"{_f(r.get('d2h_ms_p50'))} | {_f(r.get('fps'), 1)} | {_f(r.get("tflops"), 2)} | "
+                  f"{_f(r.get('d2h_ms_p50'))} | {_f(r.get('fps'), 1)} | {_f(r.get('tflops'), 2)} | "
                   f"{_f(100 * r['frac_fp16_peak'], 1) if r.get('frac_fp16_peak') else '—'} | {_f(r.get('speedup'))} | "
                   f"{_f(r.get('max_abs_diff'))} | {_f(r.get('prepare_s'), 1)} |")
     for name, doc in benches.items():
