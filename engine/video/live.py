@@ -172,8 +172,10 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
     kind = source_kind(source)
     out_path = check_live_args(source, output, overwrite)
     chain = resolve_filters(temporal, filters)
-    from .writer import choose_codec
+    from .writer import check_encoder_options, choose_codec
     codec_name = choose_codec(codec) if out_path is not None else None
+    if codec_name:
+        check_encoder_options(codec_name, crf, preset)
 
     container, kind = open_source(source, capture_size=capture_size, capture_fps=capture_fps)
     try:

@@ -334,16 +334,17 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
     if not overwrite and dst.exists():
         raise StyleEngineError(f"output exists (use --overwrite): {dst}")
     chain = resolve_filters(temporal, filters)
+    # Validate the encoder choice before any work (bad --codec/--crf/--preset are one-line errors).
+    from .writer import check_encoder_options, choose_codec
+    codec_name = choose_codec(codec or "auto")
+    check_encoder_options(codec_name, crf, preset)
     reader = VideoReader(str(src), threads=decode_threads)
     reader.set_size(*scaled_size(reader.width, reader.height, max_size))
     run_stats = Stats(mode="file")
     info = reader.info
-    writer_cfg = WriterConfig(codec=codec or "auto", crf=crf, preset=preset, time_base=info.time_base,
+    writer_cfg = WriterConfig(codec=codec_name, crf=crf, preset=preset, time_base=info.time_base,
                               rate=info.rate, colorspace=info.colorspace, color_primaries=info.color_primaries,
                               color_trc=info.color_trc, audio_source=str(src) if audio and info.audio else None)
-    # Validate the encoder choice before any work (bad --codec/--crf/--preset are one-line errors).
-    from .writer import choose_codec
-    writer_cfg.codec = choose_codec(writer_cfg.codec)
 
     pipe: FilePipeline | None = None
     outcome: BaseException | None = None

@@ -82,7 +82,7 @@ class VideoReader:
             self.width, self.height, self.scaled = width, height, True
 
     def _to_rgb(self, frame) -> np.ndarray:
-        tagged = int(frame.colorspace) in (1, 5, 6)
+        tagged = int(frame.colorspace) in (1, 5, 6, 9)  # 9 = BT.2020 NCL (swscale knows it; no gamut mapping)
         kwargs = {} if tagged else {"src_colorspace": self.matrix}
         if frame.width != self.width or frame.height != self.height:
             # Mid-stream resolution change: keep one output size (the first frame's) rather than fail.

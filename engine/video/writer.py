@@ -86,6 +86,27 @@ def choose_codec(codec: str | None) -> str:
     return codec
 
 
+def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+    """FFmpeg options for --crf/--preset: libx264/libx265 crf+preset, NVENC constant-quality VBR (cq) + p1..p7."""
+    crf = DEFAULT_CRF if crf is None else int(crf)
+    preset = preset or DEFAULT_PRESET
+    if codec in ("libx264", "libx264rgb", "libx265"):
+        if preset not in X264_PRESETS:
+            raise StyleEngineError(f"unknown --preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
+        if not 0 <= crf <= 51:
+            raise StyleEngineError(f"--crf must be 0..51, got {crf}")
+        return {"crf": str(crf), "preset": preset}
+    if "nvenc" in codec:
+        if not 0 <= crf <= 51:
+            raise StyleEngineError(f"--crf must be 0..51, got {crf}")
+        return {"preset": NVENC_PRESETS.get(preset, preset), "rc": "vbr", "cq": str(crf), "b": "0"}
+    return {}  # other encoders: FFmpeg defaults
+
+
+def check_encoder_options(codec: str, crf: int | None, preset: str | None) -> None:
+    encoder_options(codec, crf, preset)
+
+
 def output_colour(in_colorspace: int | None, in_primaries: int | None, in_trc: int | None,
                   width: int, height: int) -> dict[str, int]:
     """Matrix/primaries/transfer/range for the output, as FFmpeg enum ints (1 = BT.709, 6 = SMPTE 170M)."""
@@ -198,20 +219,8 @@ class VideoWriter:
         self._yuv = self.pix_fmt.startswith(("yuv", "nv12", "p010"))
 
     def _encoder_options(self) -> dict[str, str]:
-        cfg = self.cfg
-        crf = DEFAULT_CRF if cfg.crf is None else int(cfg.crf)
-        preset = cfg.preset or DEFAULT_PRESET
-        opts: dict[str, str] = {}
-        if self.codec in ("libx264", "libx264rgb", "libx265"):
-            if preset not in X264_PRESETS:
-                raise StyleEngineError(f"unknown --preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
-            if not 0 <= crf <= 51:
-                raise StyleEngineError(f"--crf must be 0..51, got {crf}")
-            opts.update(crf=str(crf), preset=preset)
-        elif "nvenc" in self.codec:
-            nv = NVENC_PRESETS.get(preset, preset)
-            opts.update({"preset": nv, "rc": "vbr", "cq": str(crf), "b": "0"})
-        opts.update(cfg.options)
+        opts = encoder_options(self.codec, self.cfg.crf, self.cfg.preset)
+        opts.update(self.cfg.options)
         return opts
 
     def write(self, rgb: np.ndarray, pts: int, time_base: Fraction, duration: int | None = None) -> None:

@@ -53,7 +53,9 @@ def make_video(path: Path, *, n: int = 12, w: int = 48, h: int = 36, durations_m
         img = frame_image(i, v.width, v.height)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         if colorspace or v.pix_fmt == "yuv420p":
-            cs = 1 if colorspace == "bt709" else 6
+            # untagged: encode the way players will read it (BT.709 for HD, BT.601 for SD)
+            hd = v.height >= 720 or v.width >= 1280
+            cs = {"bt709": 1, "smpte170m": 6}.get(colorspace or "", 1 if hd else 6)
             frame = frame.reformat(format=v.pix_fmt, dst_colorspace=cs, dst_color_range=1)
         else:
             frame = frame.reformat(format=v.pix_fmt)
