@@ -173,6 +173,36 @@ def _quiet_loggers(*names: str):
             lg.setLevel(lvl)
 
 
+def simplify(model, arch) -> tuple[Any, dict[str, Any]]:
+    """onnxslim, kept only if the result passes the graph checks and gives the same uint8 output (ORT CPU,
+    max diff <= 1 level) on odd-sized frames; otherwise the original graph is returned. Returns (model, info)."""
+    import numpy as np
+
+    try:
+        import onnxslim
+    except ImportError:
+        return model, {"tool": None, "kept": False, "reason": "onnxslim not installed"}
+    info: dict[str, Any] = {"tool": f"onnxslim {getattr(onnxslim, '__version__', '?')}", "nodes_before": len(model.graph.node)}
+    try:
+        slim = onnxslim.slim(model)
+        _normalize_io(slim)
+        check_graph(slim, arch)
+        import onnxruntime as ort
+
+        rng = np.random.default_rng(0)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        sessions = [ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"]) for m in (model, slim)]
+        for shape in ((1, 19, 30, 3), (2, 16, 12, 3)):
+            x = rng.integers(0, 256, shape, dtype=np.uint8)
+            a, b = (s.run(None, {INPUT_NAME: x})[0].astype(np.int16) for s in sessions)
+            if a.shape != b.shape or np.abs(a - b).max() > 1:
+                return model, {**info, "kept": False, "reason": "output changed after simplification"}
+    except Exception as exc:  # a simplifier failure must never fail the export: keep the checked graph
+        return model, {**info, "kept": False, "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"}
+    return slim, {**info, "kept": True, "nodes_after": len(slim.graph.node)}
+
+
 def export_model_proto(ckpt, *, opset: int = DEFAULT_OPSET, exporter: str = "dynamo"):
     """Export to an in-memory onnx.ModelProto (checked). Returns (model, exporter actually used)."""
     import tempfile
@@ -204,7 +234,7 @@ def export_model_proto(ckpt, *, opset: int = DEFAULT_OPSET, exporter: str = "dyn
 
 
 def export_onnx(ckpt, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, exporter: str = "dynamo",
-                metadata: dict[str, Any] | None = None, overwrite: bool = True) -> Path:
+                metadata: dict[str, Any] | None = None, overwrite: bool = True, simplify_graph: bool = True) -> Path:
     """Write the uint8-NHWC FP32 ONNX of `ckpt` (a Checkpoint or a checkpoint path) atomically to `path`.
 
     `metadata` (default: the checkpoint's metadata) is stored in metadata_props. Parity with torch is
@@ -217,7 +247,12 @@ def export_onnx(ckpt, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, ex
 
     ckpt = _as_checkpoint(ckpt)
     model, used = export_model_proto(ckpt, opset=opset, exporter=exporter)
+    simplified = None
+    if simplify_graph:
+        model, simplified = simplify(model, ckpt.arch)
     meta = dict(metadata) if metadata is not None else model_metadata(ckpt)
+    if simplified is not None:
+        meta["simplify"] = simplified
     meta.setdefault("precision", "fp32")
     meta.setdefault("exporter", used)
     meta.setdefault("opset", opset)

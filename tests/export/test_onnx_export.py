@@ -70,3 +70,17 @@ def test_fp32_parity_with_torch(tiny_bundle, tiny_checkpoint, shape):
     assert got.shape == x.shape and got.dtype == np.uint8
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert want.std() > 5  # the tiny net does something non-trivial to the picture
+
+
+def test_simplified_only_when_outputs_hold(fp32_model):
+    from styleengine.export.onnx_export import read_metadata, simplify
+    from styleengine.train.network import ArchConfig
+
+    meta = read_metadata(fp32_model)["simplify"]
+    assert meta["tool"].startswith("onnxslim") and meta["kept"] is True
+    arch = ArchConfig("custom", (4, 8, 16), 1)
+    # A graph the checks reject after "simplification" is never kept: feed one with a wrong architecture.
+    model, info = simplify(fp32_model, ArchConfig("custom", (4, 8, 16), 2))
+    assert model is fp32_model and info["kept"] is False and "Conv" in info["reason"]
+    model, info = simplify(fp32_model, arch)
+    assert info["kept"] is True and info["nodes_after"] <= info["nodes_before"]
