@@ -1,0 +1,153 @@
+"""Flicker of the built-in styles on real clips, with and without --temporal, and what --temporal costs.
+
+    .venv/bin/python benchmarks/flicker.py [--clips /work/shared/data/video/*.mp4] [--styles starry_night,...]
+        [--frames 48] [--max-size 640] [--backend auto]
+
+1. For each clip x style: styleengine.engine.evaluate.evaluate_flicker — warping error (Lai et al. 2018) of the
+   input (floor), plain per-frame stylization and --temporal at several blend values, next to the style
+   distance (Gram distance to the painting in efficientnet-lite0). Goal of issue 7: warping error <= 0.5x
+   per-frame while the style distance grows <= 10%.
+2. The stabilizer's own cost per frame (analyze = flow on the input side, apply = warp + blend) at each clip's
+   native resolution, median of the frames; and the end-to-end FPS of `stylize_video` with and without
+   --temporal on the bundled 2-second sample clip, run back to back on the same backend.
+
+Writes benchmarks/results/flicker.json and flicker.md (with the environment block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from styleengine.engine.builtin_styles import STYLES_DIR
+from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker, read_frames
+from styleengine.envinfo import environment
+from styleengine.fsutil import atomic_path
+
+RESULTS = Path(__file__).parent / "results"
+SAMPLE_CLIP = STYLES_DIR.parent / "samples" / "bunny_2s.mp4"
+
+
+def stabilizer_cost(clip: str, frames: int) -> dict:
+    """Median ms per frame of TemporalStabilizer.analyze and .apply at the clip's native size."""
+    from styleengine.engine.temporal import TemporalStabilizer
+    from styleengine.engine.video.filters import FrameMeta
+
+    fr, _ = read_frames(clip, frames, None)
+    stab = TemporalStabilizer()
+    ta, tp = [], []
+    for i, f in enumerate(fr):
+        t = time.perf_counter()
+        ctx = stab.analyze(f, None)
+        ta.append(time.perf_counter() - t)
+        s = np.ascontiguousarray(f[:, ::-1])  # any same-size "stylized" frame: cost does not depend on content
+        t = time.perf_counter()
+        stab.apply(f, s, FrameMeta(i, 0.0, 0, ctx))
+        tp.append(time.perf_counter() - t)
+    a, p = 1000 * statistics.median(ta[1:]), 1000 * statistics.median(tp[1:])
+    return {"clip": Path(clip).name, "size": [fr[0].shape[1], fr[0].shape[0]], "frames": len(fr),
+            "analyze_ms": round(a, 2), "apply_ms": round(p, 2), "total_ms": round(a + p, 2),
+            "max_fps_alone": round(1000 / (a + p), 1)}
+
+
+def pipeline_fps(style: str, backend: str, runs: int) -> dict:
+    """stylize_video on the sample clip, temporal off/on alternated `runs` times; medians."""
+    from styleengine.engine.select import open_backend
+    from styleengine.engine.styles import resolve_style
+    from styleengine.engine.video.pipeline import stylize_video
+
+    be = open_backend(resolve_style(style), backend, log=lambda m: None)
+    res = {"off": [], "on": []}
+    frames = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(runs):
+                for mode in ("off", "on"):
+                    out = Path(tmp) / f"{mode}{r}.mp4"
+                    t = time.perf_counter()
+                    vr = stylize_video(SAMPLE_CLIP, out, be, temporal=mode == "on", progress=False, verbose=False,
+                                       audio=False)
+                    res[mode].append(time.perf_counter() - t)
+                    frames = vr.frames
+    finally:
+        be.close()
+    off, on = statistics.median(res["off"]), statistics.median(res["on"])
+    return {"clip": SAMPLE_CLIP.name, "style": style, "backend": be.name, "frames": frames, "runs": runs,
+            "fps_off": round(frames / off, 2), "fps_on": round(frames / on, 2),
+            "fps_ratio_on_off": round(off / on, 3)}
+
+
+def markdown(doc: dict) -> str:
+    lines = ["# Flicker: per-frame stylization vs --temporal", "",
+             f"Metric: {doc['metric']}. Style distance: {doc['style_metric']}.",
+             f"Frames: first {doc['frames']} of each clip, downscaled to a long side of {doc['max_size']} px.",
+             "Goal (issue 7): warp error <= 0.5x per-frame with style distance +10% at most.", ""]
+    for rep in doc["reports"]:
+        lines += [f"## {Path(rep['video']).name} — {rep['style']} ({rep['size'][0]}x{rep['size'][1]}, "
+                  f"{rep['frames']} frames, {rep['backend']})", "",
+                  "| variant | warp error | x per-frame | style distance | style change |", "|---|---|---|---|---|"]
+        for v in rep["variants"]:
+            f = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
+            lines.append(f"| {v['variant']} | {f(v['warp_error'], '.6f')} | {f(v['ratio_to_per_frame'], '.3f')} | "
+                         f"{f(v['style_distance'], '.4f')} | {f(v['style_change'], '+.1%')} |")
+        lines.append("")
+    lines += ["## Cost of --temporal", "", "| clip | size | analyze ms | apply ms | total ms/frame |",
+              "|---|---|---|---|---|"]
+    for c in doc["stabilizer_cost"]:
+        lines.append(f"| {c['clip']} | {c['size'][0]}x{c['size'][1]} | {c['analyze_ms']} | {c['apply_ms']} | "
+                     f"{c['total_ms']} |")
+    if doc.get("pipeline"):
+        p = doc["pipeline"]
+        lines += ["", f"End to end (`stylize_video`, {p['clip']}, {p['style']}, {p['backend']}, median of "
+                      f"{p['runs']}): {p['fps_off']} fps without, {p['fps_on']} fps with --temporal "
+                      f"({p['fps_ratio_on_off']:.2f}x)."]
+    env = doc["environment"]
+    lines += ["", f"Environment: {env['cpu']['name']} ({env['cpu']['usable_cores']} cores, shared), "
+                  f"GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none'}; python {env['python']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="*", default=sorted(glob.glob("/work/shared/data/video/*.mp4")))
+    ap.add_argument("--styles", default="starry_night,great_wave")
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--max-size", type=int, default=640)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--fps-runs", type=int, default=1)
+    ap.add_argument("--blends", default=",".join(str(b) for b in DEFAULT_BLENDS))
+    ap.add_argument("--output", default=str(RESULTS / "flicker"))
+    args = ap.parse_args()
+    blends = tuple(float(b) for b in args.blends.split(","))
+    reports = []
+    for clip in args.clips:
+        for style in args.styles.split(","):
+            rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, blends=blends,
+                                   max_size=args.max_size, verbose=False)
+            print(rep.table(), file=sys.stderr, flush=True)
+            reports.append(rep.to_dict())
+    costs = [stabilizer_cost(c, 24) for c in args.clips]
+    pipe = pipeline_fps(args.styles.split(",")[0], args.backend, args.fps_runs) if args.fps_runs else None
+    doc = {"benchmark": "flicker", "frames": args.frames, "max_size": args.max_size,
+           "metric": reports[0]["metric"] if reports else None,
+           "style_metric": reports[0]["style_metric"] if reports else None,
+           "reports": reports, "stabilizer_cost": costs, "pipeline": pipe, "environment": environment()}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text(markdown(doc))
+    print(markdown(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Flicker metric: the warping error of Lai et al. (ECCV 2018), and a style-strength measure to go with it.
+
+Warping error of a video V (frames in [0, 1]) given the *input* video's optical flow:
+
+    E_warp(V) = 1/(T-1) * sum_t  sum_x M_t(x) * |V_t(x) - warp(V_{t-1}, F_t)(x)|^2 / sum_x M_t(x)
+
+F_t is the backward flow of the input (I_t(x) ~= I_{t-1}(x + F_t(x))) and M_t its forward-backward
+consistency mask (opticalflow.consistent_mask, Lai's thresholds); the sum runs over pixels and channels
+(N counts masked elements). If no pixel is reliable the whole frame is used, as in Lai's code.
+Lai et al. use FlowNet2; here it is OpenCV DIS (`medium`, on frames downscaled by `flow_scale`) so it runs
+on a CPU. The --temporal stabilizer uses DIS `ultrafast` at 1/4 scale: a different flow than the meter's,
+but both are DIS, so treat the stabilized numbers as favourable to it.
+
+Low flicker alone is not quality (a blurred copy of the input has the lowest), so it is always reported
+with `StyleDistance`: the Gram-matrix distance of the outputs to the style image in the loss network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import opticalflow as of
+
+METER_FLOW_PRESET = "medium"
+METER_FLOW_SCALE = 0.5
+
+
+@dataclass
+class InputMotion:
+    """Flow of the input video, computed once per frame and shared by every variant being measured."""
+
+    flow_scale: float = METER_FLOW_SCALE
+    preset: str = METER_FLOW_PRESET
+
+    def __post_init__(self) -> None:
+        self._dis = of.make_dis(self.preset)
+        self._prev: np.ndarray | None = None
+
+    def update(self, frame: np.ndarray) -> of.FlowField | None:
+        """Feed the next input frame (uint8 RGB); returns the motion from the previous one (None for the first)."""
+        gray = of.small_gray(frame, self.flow_scale)
+        prev, self._prev = self._prev, gray
+        if prev is None or prev.shape != gray.shape:
+            return None
+        return of.flow_between(self._dis, prev, gray)
+
+
+def frame_warp_error(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> float:
+    """Masked mean squared difference between `cur` and `prev` warped onto it (uint8 RGB frames, 0-1 scale)."""
+    h, w = cur.shape[:2]
+    flow, soft = motion.at((w, h))
+    mask = soft >= 0.5
+    warped = of.warp(prev, flow).astype(np.float32) / 255.0
+    sq = ((cur.astype(np.float32) / 255.0 - warped) ** 2).sum(-1)  # over channels
+    n = int(mask.sum())
+    if n == 0:
+        return float(sq.mean() / 3.0)
+    return float(sq[mask].sum() / (3.0 * n))
+
+
+@dataclass
+class WarpErrorMeter:
+    """Accumulates E_warp for one output video: call update(output_frame, motion) per frame in order."""
+
+    errors: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._prev: np.ndarray | None = None
+
+    def update(self, frame: np.ndarray, motion: of.FlowField | None) -> None:
+        if motion is not None and self._prev is not None and self._prev.shape == frame.shape:
+            self.errors.append(frame_warp_error(self._prev, frame, motion))
+        self._prev = frame
+
+    @property
+    def value(self) -> float | None:
+        return float(np.mean(self.errors)) if self.errors else None
+
+
+def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray] | None = None, *,
+                  flow_scale: float = METER_FLOW_SCALE, preset: str = METER_FLOW_PRESET) -> float:
+    """E_warp of `outputs` using the flow of `inputs` (default: the outputs themselves, i.e. the input floor)."""
+    inputs = outputs if inputs is None else inputs
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(outputs)} output frames but {len(inputs)} input frames")
+    if len(outputs) < 2:
+        raise ValueError("the warping error needs at least 2 frames")
+    motion = InputMotion(flow_scale, preset)
+    meter = WarpErrorMeter()
+    for i, o in zip(inputs, outputs):
+        meter.update(o, motion.update(i))
+    return float(meter.value)
+
+
+def temporal_difference(frames: Iterable[np.ndarray]) -> float:
+    """Flow-free proxy: mean |V_t - V_{t-1}| over frames and pixels (0-1). Useful next to E_warp as a sanity check."""
+    total, n, prev = 0.0, 0, None
+    for f in frames:
+        g = f.astype(np.float32) / 255.0
+        if prev is not None:
+            total += float(np.abs(g - prev).mean())
+            n += 1
+        prev = g
+    return total / n if n else 0.0
+
+
+class StyleDistance:
+    """Gram distance of images to a style image in a loss network (default EfficientNet-Lite0, offline weights).
+
+    distance = mean over images of sum over the loss network's default style layers of
+    MSE(Gram(image), Gram(style)) / mean(Gram(style)^2) — the trainer's relative style loss, so 0 means the
+    image has the painting's texture statistics and larger is less painting-like. Needs torch.
+    """
+
+    def __init__(self, style_image, *, loss_net: str = "efficientnet-lite0", style_size: int | None = 512,
+                 max_side: int | None = 640, random_weights: bool = False):
+        import torch
+
+        from styleengine.train.loss_networks import build_loss_net, loss_net_defaults
+        from styleengine.train.losses import gram
+
+        self._torch, self._gram = torch, gram
+        self.layers = tuple(loss_net_defaults(loss_net).style_layers)
+        self.net, self.loss_net = build_loss_net(loss_net, random_weights=random_weights)
+        self.max_side = max_side
+        style = _as_rgb_array(style_image)
+        style = _fit(style, style_size)
+        with torch.no_grad():
+            feats = self.net(self._tensor(style), set(self.layers))
+            self.targets = {k: gram(feats[k]) for k in self.layers}
+        self.norms = {k: float(g.pow(2).mean().clamp_min(1e-12)) for k, g in self.targets.items()}
+
+    def _tensor(self, img: np.ndarray):
+        return self._torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
+
+    def image(self, img: np.ndarray) -> float:
+        torch = self._torch
+        img = _fit(img, self.max_side)
+        with torch.no_grad():
+            feats = self.net(self._tensor(img), set(self.layers))
+            return float(sum(((self._gram(feats[k]) - self.targets[k]) ** 2).mean() / self.norms[k]
+                             for k in self.layers))
+
+    def __call__(self, images: Iterable[np.ndarray]) -> float:
+        vals = [self.image(i) for i in images]
+        if not vals:
+            raise ValueError("no images to measure")
+        return float(np.mean(vals))
+
+
+def _as_rgb_array(image) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        return image
+    from PIL import Image
+
+    from styleengine.errors import StyleEngineError
+
+    try:
+        with Image.open(image) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise StyleEngineError(f"cannot read style image {image}: {exc}") from None
+
+
+def _fit(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Downscale (area filter) so the long side is at most max_side."""
+    if not max_side or max(img.shape[:2]) <= max_side:
+        return img
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    s = max_side / max(h, w)
+    return np.asarray(Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX))

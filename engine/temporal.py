@@ -1,0 +1,152 @@
+"""`--temporal`: flow-guided blending of each stylized frame with the previous output (per-stream state).
+
+For frame t with input I_t and per-frame stylization S_t:
+
+    flow   = DIS(grey(I_t) -> grey(I_{t-1})) on frames downscaled by `flow_scale` (backward map)
+    W      = warp(O_{t-1}, flow)                     previous *output* moved onto frame t
+    M      = forward-backward consistent AND |grey(I_t) - warp(grey(I_{t-1}))| small   (0..1, soft edges)
+    O_t    = S_t + blend * M * (W - S_t)
+
+so static and well-tracked regions keep their brush strokes from frame to frame, while occluded,
+disoccluded or badly tracked pixels fall back to the fresh stylization. On a scene cut (the flow cannot
+explain the change: high flow-compensated residual or few reliable pixels) the state resets and O_t = S_t.
+
+Flow runs only on the small grey *input* frames, so its cost does not depend on the network and it can
+run before inference finishes. A `TemporalStabilizer` is the per-stream state object: one per video
+stream, frames in display order. It never changes frame count, size or timing: it maps one stylized
+frame to one stylized frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from styleengine.errors import StyleEngineError
+
+from . import opticalflow as of
+from .video.filters import FrameFilter, FrameMeta
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    blend: float = 0.7  # weight of the warped previous output where the flow is reliable (0 = off)
+    flow_scale: float = 0.25  # flow is computed on input frames downscaled by this factor
+    flow_preset: str = "ultrafast"  # OpenCV DIS preset: ultrafast | fast | medium
+    photometric_threshold: float = 0.08  # per-pixel |grey diff| (0-1) after warping above which a pixel is untrusted
+    cut_residual: float = 0.08  # mean flow-compensated grey change (0-1) that counts as a scene cut
+    cut_min_reliable: float = 0.2  # fewer reliable pixels than this fraction also counts as a cut
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.blend < 1.0:
+            raise StyleEngineError(f"temporal blend must be in [0, 1), got {self.blend}")
+        if not 0.0 < self.flow_scale <= 1.0:
+            raise StyleEngineError(f"temporal flow_scale must be in (0, 1], got {self.flow_scale}")
+        if self.flow_preset not in of.DIS_PRESETS:
+            raise StyleEngineError(f"unknown optical-flow preset {self.flow_preset!r}; choose one of: "
+                                   f"{', '.join(of.DIS_PRESETS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TemporalStats:
+    frames: int = 0
+    resets: int = 0  # scene cuts detected (the first frame is not counted)
+    reliable_sum: float = 0.0  # sum over blended frames of the reliable-pixel fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        blended = self.frames - 1 - self.resets
+        return {"frames": self.frames, "scene_cuts": self.resets,
+                "mean_reliable_fraction": round(self.reliable_sum / blended, 4) if blended > 0 else None}
+
+
+@dataclass
+class Motion:
+    """analyze()'s per-frame result: the input motion from the previous frame, or why there is none."""
+
+    field: of.FlowField | None  # None on the first frame, after a reset, or on a size change
+    cut: bool = False  # the flow cannot explain the change: start over
+
+
+class TemporalStabilizer(FrameFilter):
+    """Per-stream state, a FrameFilter for the streaming pipeline (engine/video/filters.py):
+
+    - analyze(source, meta) runs on the input side (decode thread, overlapping inference): optical flow
+      between the previous and current small grey input frames, the consistency mask and the cut test;
+    - apply(source, stylized, meta) runs after inference: blends with the warped previous output.
+
+    Input-side state (previous grey frame, DIS scratch) and output-side state (previous output) are kept
+    apart, as the two calls may run on different threads. Outside the pipeline,
+    `out = stab.process(input_frame, stylized_frame)` (or `stab(...)`) does both, frames in display order.
+    """
+
+    def __init__(self, config: TemporalConfig | None = None, **overrides: Any):
+        self.config = TemporalConfig(**{**(config.to_dict() if config else {}), **overrides})
+        self.counters = TemporalStats()
+        self._dis = None
+        self._prev_gray: np.ndarray | None = None  # input side
+        self._prev_out: np.ndarray | None = None  # output side
+
+    # ---------------------------------------------------------------- FrameFilter hooks
+    def stats(self) -> dict[str, Any]:
+        """Reported by the pipeline in its stats JSON: frames, scene cuts, mean reliable-pixel fraction."""
+        return {**self.counters.to_dict(), "config": self.config.to_dict()}
+
+    def reset(self) -> None:
+        """Forget the previous frame (seek, reconnect, new clip). The next frame passes through unchanged."""
+        self._prev_gray = None
+        self._prev_out = None
+
+    def analyze(self, source: np.ndarray, meta: FrameMeta | None = None) -> Motion:
+        cfg = self.config
+        gray = of.small_gray(source, cfg.flow_scale)
+        prev, self._prev_gray = self._prev_gray, gray
+        if cfg.blend == 0.0 or prev is None or prev.shape != gray.shape:
+            return Motion(None)
+        if self._dis is None:
+            self._dis = of.make_dis(cfg.flow_preset)
+        field_ = of.flow_between(self._dis, prev, gray)
+        # Photometric check on the small frames: lighting changes and flow errors the FB test misses.
+        warped = of.warp(prev, field_.flow)
+        field_.mask &= np.abs(gray.astype(np.int16) - warped.astype(np.int16)) <= cfg.photometric_threshold * 255.0
+        cut = field_.residual > cfg.cut_residual or float(field_.mask.mean()) < cfg.cut_min_reliable
+        return Motion(field_, cut)
+
+    def apply(self, source: np.ndarray, stylized: np.ndarray, meta: FrameMeta | None = None) -> np.ndarray:
+        if stylized.dtype != np.uint8 or stylized.ndim != 3 or stylized.shape[2] != 3:
+            raise StyleEngineError(f"temporal: stylized frame must be uint8 (H, W, 3), got {stylized.dtype} {stylized.shape}")
+        motion = meta.context if meta is not None and isinstance(meta.context, Motion) else None
+        if motion is None:  # called without analyze() (not through the pipeline)
+            motion = self.analyze(source, meta)
+        self.counters.frames += 1
+        prev_out, self._prev_out = self._prev_out, stylized
+        if motion.field is None or prev_out is None or prev_out.shape != stylized.shape:
+            return stylized
+        if motion.cut:
+            self.counters.resets += 1
+            return stylized
+        self.counters.reliable_sum += float(motion.field.mask.mean())
+        h, w = stylized.shape[:2]
+        flow, mask = motion.field.at((w, h))
+        warped = of.warp(prev_out, flow).astype(np.float32)
+        s = stylized.astype(np.float32)
+        out = s + (self.config.blend * mask)[..., None] * (warped - s)
+        out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        self._prev_out = out
+        return out
+
+    # ---------------------------------------------------------------- direct use
+    def process(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        return self.apply(frame, stylized, FrameMeta(0, 0.0, 0, self.analyze(frame)))
+
+    __call__ = process
+
+    def process_batch(self, frames: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) inputs and outputs in display order -> stabilized (N, H, W, 3)."""
+        if len(frames) != len(stylized):
+            raise StyleEngineError(f"temporal: {len(frames)} input frames but {len(stylized)} stylized frames")
+        return np.stack([self.process(f, s) for f, s in zip(frames, stylized)]) if len(frames) else stylized

@@ -1,0 +1,26 @@
+"""`styleengine styles`: the built-in styles (name, preset, size, attribution)."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import handle_errors, print_json
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("styles")
+    @handle_errors
+    def styles(json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+        """List the built-in styles: use a name anywhere a STYLE is taken (e.g. --style starry_night)."""
+        from styleengine.engine.builtin_styles import list_builtins
+
+        found = list_builtins()
+        if json:
+            print_json([s.to_dict() for s in found])
+            return
+        if not found:
+            print("no built-in styles installed")
+            return
+        for s in found:
+            print(f"{s.name:<18} {s.preset:<8} {s.bytes / 1e6:5.2f} MB  {s.artist}, {s.title} ({s.year})")
+            print(f"{'':<18} {s.train_summary.get('steps', '?')} steps; {s.attribution.split('; ', 1)[1]}")

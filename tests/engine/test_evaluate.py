@@ -1,0 +1,51 @@
+"""`styleengine eval flicker`: the variant table on synthetic motion, and the command end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cv2")
+
+from styleengine.engine.evaluate import measure  # noqa: E402
+
+from .quality_util import translated_clip  # noqa: E402
+
+
+def test_measure_reports_floor_per_frame_and_temporal_variants():
+    frames = translated_clip(8, step=(2, 1))
+    rng = np.random.default_rng(0)
+
+    def flickery(batch):
+        return np.clip(batch + rng.normal(0, 12, batch.shape), 0, 255).astype(np.uint8)
+
+    rows = {r.name: r for r in measure(frames, flickery, blends=(0.5, 0.8), style_distance=lambda im: float(im.std()))}
+    assert list(rows) == ["input", "per-frame", "temporal b=0.5", "temporal b=0.8"]
+    assert rows["per-frame"].ratio_to_per_frame == pytest.approx(1.0)
+    assert rows["input"].warp_error < 0.2 * rows["per-frame"].warp_error  # the floor
+    assert rows["temporal b=0.8"].warp_error < rows["temporal b=0.5"].warp_error < 0.6 * rows["per-frame"].warp_error
+    assert rows["temporal b=0.8"].style_change < 0  # smoother frames: lower std "style" here
+    assert rows["temporal b=0.5"].extra["temporal_ms_per_frame"] > 0
+
+
+def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from styleengine.cli import app
+    from styleengine.engine.builtin_styles import STYLES_DIR
+
+    clip = STYLES_DIR.parent / "samples" / "bunny_2s.mp4"
+    ref = STYLES_DIR / "images" / "great_wave.jpg"
+    res = CliRunner().invoke(app, ["eval", "flicker", str(clip), "--style", str(tiny_bundle), "--frames", "4",
+                                   "--backend", "onnxruntime", "--blend", "0.7", "--max-size", "160",
+                                   "--style-image", str(ref), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["frames"] == 4 and doc["size"] == [160, 90]
+    assert [v["variant"] for v in doc["variants"]] == ["input", "per-frame", "temporal b=0.7"]
+    assert all(v["warp_error"] is not None and v["style_distance"] > 0 for v in doc["variants"])
+    bad = CliRunner().invoke(app, ["eval", "flicker", "nope.mp4", "--style", str(tiny_bundle)])
+    assert bad.exit_code == 2 and "video not found" in bad.output
