@@ -62,6 +62,53 @@ def validate_options(*, workspace: int | None = None, opt_level: int | None = No
         raise StyleEngineError(f"--opt-level {opt_level} out of range (0..5)")
 
 
+# ---------------------------------------------------------------------------------- ONNX preflight
+# Ops in our graphs with the onnx-tensorrt parser's support (docs/operators.md, 8.5+ / 10.x).
+TRT_SUPPORTED_OPS = frozenset({"Cast", "Transpose", "Pad", "Conv", "InstanceNormalization", "Relu", "Add", "Resize",
+                               "Slice", "Clip", "Round", "Shape", "Squeeze", "Unsqueeze", "Mod", "Sub", "Mul", "Div",
+                               "Reshape", "Concat", "Identity", "Constant", "Gather"})
+
+
+def preflight(model) -> list[str]:
+    """Problems TensorRT's ONNX parser would hit, checked without TensorRT (empty list = none found).
+
+    Restrictions from onnx-tensorrt docs/operators.md and the reference notes: uint8 only as network I/O and
+    only through a Cast; InstanceNormalization scale/bias initializers of the input's dtype; Slice/Squeeze axes and
+    Pad axes as initializers; Resize nearest/linear only.
+    """
+    import onnx
+    from onnx import TensorProto
+
+    problems: list[str] = []
+    inits = {t.name: t for t in model.graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    dtype = {vi.name: vi.type.tensor_type.elem_type for vi in
+             list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output)}
+    dtype.update({n: t.data_type for n, t in inits.items()})
+    io = {i.name for i in model.graph.input} | {o.name for o in model.graph.output}
+    for n in model.graph.node:
+        if n.op_type not in TRT_SUPPORTED_OPS:
+            problems.append(f"{n.name or n.op_type}: op {n.op_type} not in the supported set")
+        for t in list(n.input) + list(n.output):
+            if t and dtype.get(t) == TensorProto.UINT8 and (t not in io or n.op_type not in ("Cast", "Shape")):
+                problems.append(f"{n.name or n.op_type}: uint8 tensor {t!r} away from the network I/O Cast")
+        if n.op_type == "InstanceNormalization":
+            x, scale, bias = n.input[:3]
+            if scale not in inits or bias not in inits:
+                problems.append(f"{n.name}: InstanceNormalization scale/bias must be initializers")
+            elif not (dtype.get(x) == inits[scale].data_type == inits[bias].data_type):
+                problems.append(f"{n.name}: InstanceNormalization input/scale/bias dtypes differ")
+        if n.op_type in ("Slice", "Squeeze", "Pad"):
+            axes_idx = {"Slice": 3, "Squeeze": 1, "Pad": 3}[n.op_type]
+            if len(n.input) > axes_idx and n.input[axes_idx] and n.input[axes_idx] not in inits:
+                problems.append(f"{n.name}: {n.op_type} axes must be an initializer")
+        if n.op_type == "Resize":
+            mode = next((onnx.helper.get_attribute_value(a) for a in n.attribute if a.name == "mode"), b"nearest")
+            if mode not in (b"nearest", b"linear"):
+                problems.append(f"{n.name}: Resize mode {mode!r} unsupported")
+    return problems
+
+
 # ------------------------------------------------------------------------------------- pure decisions
 @dataclass(frozen=True)
 class BuildPlan:
@@ -218,6 +265,12 @@ def build_serialized(trt: Any, onnx_path: Path, *, profiles: Sequence[Profile], 
         raise StyleEngineError("at least one optimization profile is needed")
     logger = logger or make_logger(trt)
     build = select_build(trt, refit=refit)
+    import onnx
+
+    problems = preflight(onnx.load(str(onnx_path), load_external_data=False))
+    if problems:
+        raise StyleEngineError(f"{onnx_path.name} is not TensorRT-ready: {problems[0]}"
+                               + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     builder = trt.Builder(logger)
     if builder is None:
         raise StyleEngineError(f"TensorRT could not create a builder: {_last_error(logger, 'no CUDA device?')}")

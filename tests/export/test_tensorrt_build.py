@@ -335,3 +335,20 @@ def test_real_tensorrt_build_refit_and_sidecar(tiny_bundle, tmp_path, second_sty
     _rt, engine = tb.deserialize(trt, plan.read_bytes())
     tb.check_engine(trt, engine, profiles=[parse_shape("1x8x8:1x64x64:2x128x128")], refit=True)
     assert tb.refit_engine(engine, second_style_fp16, trt=trt) > 0
+
+
+def test_preflight_accepts_our_graphs_and_flags_violations(tiny_bundle):
+    import onnx
+
+    for name in ("model_fp32.onnx", "model_fp16.onnx"):
+        assert tb.preflight(onnx.load(str(tiny_bundle / name))) == [], name
+    m = onnx.load(str(tiny_bundle / "model_fp16.onnx"))
+    # Feed the uint8 input straight into the Transpose (what a naive wrapper exports): TensorRT rejects that.
+    cast = next(n for n in m.graph.node if n.op_type == "Cast" and "input" in n.input)
+    tr = next(n for n in m.graph.node if n.op_type == "Transpose" and cast.output[0] in n.input)
+    tr.input[0] = "input"
+    inorm = next(n for n in m.graph.node if n.op_type == "InstanceNormalization")
+    inorm.input[1] = next(t.name for t in m.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16)
+    problems = tb.preflight(m)
+    assert any("uint8 tensor 'input'" in p for p in problems)
+    assert any("dtypes differ" in p for p in problems)
