@@ -27,7 +27,7 @@ from styleengine.errors import StyleEngineError
 from styleengine.fsutil import atomic_path
 
 from .filters import FrameMeta, StreamInfo, resolve_filters
-from .pipeline import _Terminate, _write_stats, interrupt_signals, public_mode, scaled_size
+from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals, public_mode, scaled_size
 from .probe import describe, open_input, video_stream
 from .queues import EOF, Aborted, ByteQueue, LatestSlot
 from .reader import SourceFrame, VideoReader
@@ -207,13 +207,12 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_path(out_path, overwrite=overwrite, suffix=out_path.suffix)) \
                 if out_path is not None else None
-            cap_thread = threading.Thread(target=cap.run, name="styleengine-capture", daemon=True)
-            cap_thread.start()
+            cap_thread = Worker("styleengine-capture", cap.run)
             rec = _Recorder(tmp, codec_name, crf, preset, kind, info, reader, run_stats) if tmp else None
             stop_reason = _loop(backend, slot, cap, chain, server, rec, run_stats, duration, max_frames, stop,
                                 progress, info)
             stop.set()
-            cap_thread.join(5.0)
+            cap_thread.wait_quietly(5.0)
             if rec is not None:
                 rec.finish()
                 public_mode(tmp)
@@ -263,8 +262,7 @@ class _Recorder:
         self.error: BaseException | None = None
         self.t_first: float | None = None
         self.last_pts = -1
-        self.thread = threading.Thread(target=self._run, name="styleengine-record", daemon=True)
-        self.thread.start()
+        self.worker = Worker("styleengine-record", self._run)
 
     def put(self, sf: SourceFrame, rgb) -> None:
         if self.error is not None:
@@ -306,11 +304,7 @@ class _Recorder:
     def finish(self) -> None:
         with contextlib.suppress(Aborted):
             self.q.put(EOF)
-        while self.thread.is_alive():
-            try:
-                self.thread.join(0.1)
-            except (KeyboardInterrupt, _Terminate):
-                continue
+        self.worker.wait_quietly(600.0)
 
 
 def _loop(backend, slot: LatestSlot, cap: _Capture, chain, server, rec: _Recorder | None, stats: Stats,

@@ -144,7 +144,7 @@ class FilePipeline:
         for q in self.queues:
             q.abort()
 
-    def _run(self, stage: str, fn) -> threading.Thread:
+    def _run(self, stage: str, fn) -> "Worker":
         def target() -> None:
             try:
                 fn()
@@ -153,9 +153,7 @@ class FilePipeline:
             except BaseException as exc:  # any failure stops every stage; reported by the main thread
                 self.fail(stage, exc)
 
-        t = threading.Thread(target=target, name=f"styleengine-{stage}", daemon=True)
-        t.start()
-        return t
+        return Worker(f"styleengine-{stage}", target)
 
     # --------------------------------------------------------------- stages
     def _decode(self, first: SourceFrame, frames) -> None:
@@ -256,28 +254,51 @@ class FilePipeline:
         writer_thread = self._run("encode", self._encode)
         try:
             with interrupt_signals(), _progress(progress, self.reader.info) as bar:
-                while writer_thread.is_alive():
-                    writer_thread.join(0.1)
+                while not writer_thread.wait(0.1):
                     bar(self.stats.frames_out, self.last_seconds)
                 bar(self.stats.frames_out, self.last_seconds, final=True)
         except (KeyboardInterrupt, _Terminate):
             self.interrupt()
-            _join_quietly(writer_thread, 60.0)
+            writer_thread.wait_quietly(120.0)  # the writer finalizes the file; never leave before it is done
         for t in threads:
-            _join_quietly(t, 5.0)
+            t.wait_quietly(5.0)
         self.stats.finish()
         for q in self.queues:
             self.stats.queues[q.name] = q.report()
 
 
-def _join_quietly(t: threading.Thread, timeout: float) -> None:
-    """Join, ignoring further Ctrl-C presses so the writer can finish the file."""
-    deadline = time.monotonic() + timeout
-    while t.is_alive() and time.monotonic() < deadline:
-        try:
-            t.join(0.1)
-        except (KeyboardInterrupt, _Terminate):
-            continue
+class Worker:
+    """A daemon thread with a completion Event.
+
+    The main thread waits on the Event, never with Thread.join(): a Ctrl-C landing inside join() makes CPython
+    (3.11, bpo-45274 handling) mark a still-running thread as stopped, and we would rename the output before the
+    writer finalized it.
+    """
+
+    def __init__(self, name: str, fn) -> None:
+        self.done = threading.Event()
+
+        def target() -> None:
+            try:
+                fn()
+            finally:
+                self.done.set()
+
+        self.thread = threading.Thread(target=target, name=name, daemon=True)
+        self.thread.start()
+
+    def wait(self, timeout: float) -> bool:
+        return self.done.wait(timeout)
+
+    def wait_quietly(self, timeout: float) -> bool:
+        """Wait up to `timeout`, ignoring further Ctrl-C / SIGTERM so the stage can finish its file."""
+        deadline = time.monotonic() + timeout
+        while not self.done.is_set() and time.monotonic() < deadline:
+            try:
+                self.done.wait(0.1)
+            except (KeyboardInterrupt, _Terminate):
+                continue
+        return self.done.is_set()
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_midway_leaves_playable_partial_output(tmp_path, sig):
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
-    make_video(src, n=60, audio="aac")
+    make_video(src, n=60, w=256, h=192, audio="aac")  # big enough that finalizing takes a moment
     digest = sha256_file(src)
     proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.1"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
