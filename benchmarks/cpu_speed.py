@@ -1,7 +1,8 @@
 """CPU speed of the stylization backends, side by side in one run, at 640x360 (the issue's target).
 
 Baseline: plain eager FP32 torch (the torch backend on the CPU: model(x) under inference_mode, 2 threads).
-Variants: ONNX Runtime FP32 (threads = physical cores, ORT_ENABLE_ALL, sequential; spin-wait on / off),
+Variants: ONNX Runtime FP32 (threads = physical cores, ORT_ENABLE_ALL, sequential; spin-wait off (our default) /
+on),
 ONNX Runtime INT8 (static QDQ quantization, engine/quantize.py), and the `fast` preset for each.
 Variants are interleaved round-robin and summarized by medians, because the machine is shared.
 Quality cost of INT8: PSNR / max / mean uint8 difference against the FP32 output on the same frames (frames
@@ -90,6 +91,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--checkpoint", help="johnson-preset checkpoint to measure (default: built-in or random)")
     ap.add_argument("--no-fast", action="store_true", help="skip the fast preset")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for every variant (torch.set_num_threads and ORT intra-op); default: torch's "
+                         "default and ORT's physical cores")
     ap.add_argument("--output", default=str(RESULTS))
     args = ap.parse_args()
 
@@ -98,6 +102,10 @@ def main() -> None:
     from styleengine.envinfo import environment
     from styleengine.export.build import build_bundle
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     frames = eval_frames()
     tmp = Path(tempfile.mkdtemp(prefix="cpu_speed."))
     os.environ.setdefault("STYLEENGINE_CACHE", str(tmp / "cache"))
@@ -112,9 +120,10 @@ def main() -> None:
     for preset in presets:
         b = bundles[preset]
         variants[f"{preset}/torch_eager_fp32"] = get_backend("torch")(b, device="cpu", precision="fp32")
-        variants[f"{preset}/ort_fp32"] = get_backend("onnxruntime")(b, provider="cpu", precision="fp32")
-        variants[f"{preset}/ort_fp32_nospin"] = get_backend("onnxruntime")(b, provider="cpu", precision="fp32", spinning=False)
-        variants[f"{preset}/ort_int8"] = get_backend("onnxruntime")(b, provider="cpu", precision="int8")
+        ort = get_backend("onnxruntime")
+        variants[f"{preset}/ort_fp32"] = ort(b, provider="cpu", precision="fp32", threads=args.threads)
+        variants[f"{preset}/ort_fp32_spin"] = ort(b, provider="cpu", precision="fp32", spinning=True, threads=args.threads)
+        variants[f"{preset}/ort_int8"] = ort(b, provider="cpu", precision="int8", threads=args.threads)
     for name, be in variants.items():
         t = time.perf_counter()
         be.load()
@@ -138,11 +147,20 @@ def main() -> None:
     load_after = os.getloadavg()
 
     base = statistics.median(times["johnson/torch_eager_fp32"])
+    nf = len(frames)
+
+    def round_ratio(name: str) -> float:
+        """Median over rounds of (baseline / variant) within the same round: robust to load drifting."""
+        b, v = times["johnson/torch_eager_fp32"], times[name]
+        return statistics.median(statistics.median(b[i:i + nf]) / statistics.median(v[i:i + nf])
+                                 for i in range(0, len(v), nf))
+
     rows = {}
     for name, ts in times.items():
         med = statistics.median(ts)
         rows[name] = {"median_ms": round(med * 1000, 1), "fps": round(1 / med, 3),
                       "speedup_vs_johnson_torch_eager_fp32": round(base / med, 2),
+                      "speedup_median_of_rounds": round(round_ratio(name), 2),
                       "p10_ms": round(float(np.percentile(ts, 10)) * 1000, 1),
                       "p90_ms": round(float(np.percentile(ts, 90)) * 1000, 1), "samples": len(ts)}
     quality = {}
@@ -164,15 +182,18 @@ def main() -> None:
         "quality": quality,
         "loadavg_before_after": [list(load_before), list(load_after)],
         "threads": {k: v.describe().get("threads") for k, v in variants.items()},
+        "torch_threads": __import__("torch").get_num_threads(),
         "environment": environment(),
     }
     for be in variants.values():
         be.close()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"{'variant':34} {'ms':>8} {'fps':>7} {'x eager':>8}")
+    print(f"{'variant':34} {'ms':>8} {'fps':>7} {'x eager':>8} {'x/round':>8}")
     for name, r in rows.items():
-        print(f"{name:34} {r['median_ms']:8.1f} {r['fps']:7.2f} {r['speedup_vs_johnson_torch_eager_fp32']:8.2f}")
+        print(f"{name:34} {r['median_ms']:8.1f} {r['fps']:7.2f} {r['speedup_vs_johnson_torch_eager_fp32']:8.2f} "
+              f"{r['speedup_median_of_rounds']:8.2f}")
+    print(f"load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} (2 usable cores)")
     for k, q in quality.items():
         print(f"quality {k}: PSNR {q['psnr_db']} dB, max |diff| {q['max_abs_diff']}, mean {q['mean_abs_diff']}")
     print(f"wrote {args.output}")

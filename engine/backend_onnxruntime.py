@@ -54,9 +54,10 @@ def cpu_session_options(ort, threads: int | None = None, spinning: bool | None =
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = int(threads or env_threads() or physical_cores())
     so.inter_op_num_threads = 1
-    if spinning is not None:
-        # Spin-waiting workers burn a core between ops; off is kinder to a shared machine, on is a bit faster.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    # Spin-waiting workers burn a core between ops. This net's ops are milliseconds long, so spinning saves
+    # little on an idle machine and costs a lot on a busy one (benchmarks/results/cpu_speed.json: ~15% faster
+    # with spinning off under load), hence off unless asked for.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return so
 
 
