@@ -92,7 +92,8 @@ class OnnxRuntimeBackend(Backend):
         return True, "CPU" + (" + GPU providers (NVIDIA GPU present)" if cuda_device_count() else "")
 
     def __init__(self, bundle, *, device=None, precision=None, provider: str | None = None,
-                 threads: int | None = None, spinning: bool | None = None, device_id: int = 0, **options: Any):
+                 threads: int | None = None, spinning: bool | None = None, device_id: int = 0,
+                 io_binding: bool | None = None, **options: Any):
         super().__init__(bundle, device=device, precision=precision, **options)
         if provider is None:
             if device is None or str(device) == "cpu":
@@ -112,6 +113,8 @@ class OnnxRuntimeBackend(Backend):
         self.device = "cpu" if provider == "cpu" else f"cuda:{device_id}"
         self.threads = threads
         self.spinning = spinning
+        # GPU providers always bind device buffers; on the CPU it only avoids an output allocation per call.
+        self.io_binding = provider != "cpu" if io_binding is None else bool(io_binding)
         self._session = None
         self._bound: dict[tuple, tuple] = {}
 
@@ -193,21 +196,22 @@ class OnnxRuntimeBackend(Backend):
         if not self.loaded:
             self.load()
         batch = check_batch(batch)
-        if self.provider == "cpu":
+        if not self.io_binding:
             return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         return self._run_bound(batch)
 
     def _run_bound(self, batch: np.ndarray) -> np.ndarray:
-        """GPU providers: device-resident input/output OrtValues per shape, reused across calls."""
+        """Device-resident (GPU providers) input/output OrtValues per shape, allocated once and reused."""
         ort = _ort()
         key = batch.shape
         entry = self._bound.get(key)
         if entry is None:
             if len(self._bound) >= 8:
                 self._bound.pop(next(iter(self._bound)))
-            dev_in = ort.OrtValue.ortvalue_from_shape_and_type(key, np.uint8, "cuda", self.device_id)
+            where, dev_id = ("cpu", 0) if self.provider == "cpu" else ("cuda", self.device_id)
+            dev_in = ort.OrtValue.ortvalue_from_shape_and_type(key, np.uint8, where, dev_id)
             # The model crops back to the input size, so the output has the input's shape.
-            dev_out = ort.OrtValue.ortvalue_from_shape_and_type(key, np.uint8, "cuda", self.device_id)
+            dev_out = ort.OrtValue.ortvalue_from_shape_and_type(key, np.uint8, where, dev_id)
             binding = self._session.io_binding()
             binding.bind_ortvalue_input(INPUT_NAME, dev_in)
             binding.bind_ortvalue_output(OUTPUT_NAME, dev_out)
@@ -216,7 +220,7 @@ class OnnxRuntimeBackend(Backend):
         binding, dev_in, dev_out = entry
         dev_in.update_inplace(batch)  # host -> device copy into the bound buffer
         self._session.run_with_iobinding(binding)
-        return dev_out.numpy()
+        return np.array(dev_out.numpy(), copy=True)  # never hand out the reused buffer itself
 
     def shape_limits(self) -> tuple[int, int, int, int] | None:
         """TensorRT EP sessions only accept shapes inside their profile; CPU/CUDA take any size."""

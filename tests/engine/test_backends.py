@@ -23,6 +23,8 @@ CONFIGS = [
     pytest.param("torch", {"device": "cpu", "precision": "fp32"}, "fp32", id="torch-cpu-fp32"),
     pytest.param("onnxruntime", {"provider": "cpu", "precision": "fp32"}, "fp32", id="ort-cpu-fp32"),
     pytest.param("onnxruntime", {"provider": "cpu", "precision": "int8"}, "int8", id="ort-cpu-int8"),
+    # The I/O-binding path the GPU providers use, exercised on the CPU.
+    pytest.param("onnxruntime", {"provider": "cpu", "io_binding": True}, "fp32", id="ort-cpu-iobinding"),
     # The FP16 model on the CPU EP (ORT computes it through FP32 casts): checks the FP16 file itself.
     pytest.param("onnxruntime", {"provider": "cpu", "precision": "fp16"}, "fp16", id="ort-cpu-fp16model"),
     pytest.param("onnxruntime", {"provider": "cuda"}, "fp16", id="ort-cuda-fp16", marks=[pytest.mark.gpu, GPU]),
