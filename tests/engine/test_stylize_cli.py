@@ -42,6 +42,11 @@ def test_single_file_and_json(runner, tiny_bundle, tmp_path):
     assert res[0]["ok"] and res[0]["width"] == 24 and res[0]["height"] == 18
     assert res[0]["backend"] == "onnxruntime" and res[0]["seconds"] > 0
     assert Image.open(out).format == "JPEG"
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # not the 0600 of the temp file
     assert "backend: onnxruntime" in r.stderr
     # existing output: refused without --overwrite, replaced with it
     r = invoke(runner, [src, "-o", out, "--style", tiny_bundle])
