@@ -170,9 +170,18 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
                                            f"uint8 levels > {res['tolerance']}; nothing was written")
         plans: list[Path] = []
         note = None
+        built = []
         if trt_ok:
-            built = tensorrt_build.build_plans(fp16, tmp / PLANS_DIR, profiles=profiles, refit=refit,
-                                               workspace=workspace, opt_level=opt_level, timing_cache=timing_cache)
+            try:
+                built = tensorrt_build.build_plans(fp16, tmp / PLANS_DIR, profiles=profiles, refit=refit,
+                                                   workspace=workspace, opt_level=opt_level, timing_cache=timing_cache)
+            except StyleEngineError as exc:
+                if mode == "require":
+                    raise
+                # auto: the validated ONNX models are still worth having; say exactly why there is no plan.
+                trt_ok, trt_reason = False, f"TensorRT build failed ({exc})"
+                shutil.rmtree(tmp / PLANS_DIR, ignore_errors=True)
+        if built:
             plans = [p.plan for p in built]
             trt_info = {"built": True, "plans": [p.sidecar.name for p in built],
                         "profiles": [p.to_dict() for p in profiles], "refit": refit}

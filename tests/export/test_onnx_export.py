@@ -84,3 +84,35 @@ def test_simplified_only_when_outputs_hold(fp32_model):
     assert model is fp32_model and info["kept"] is False and "Conv" in info["reason"]
     model, info = simplify(fp32_model, arch)
     assert info["kept"] is True and info["nodes_after"] <= info["nodes_before"]
+
+
+def test_torchscript_fallback_when_dynamo_fails(tiny_checkpoint, tmp_path, monkeypatch, caplog):
+    import onnxruntime as ort
+    import torch
+
+    from styleengine.export import onnx_export
+    from styleengine.train.checkpoint import load_checkpoint
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated dynamo failure")
+
+    monkeypatch.setattr(onnx_export, "_export_dynamo", broken)
+    path = onnx_export.export_onnx(tiny_checkpoint, tmp_path / "ts.onnx")
+    assert onnx_export.read_metadata(path)["exporter"] == "torchscript"
+    assert "falling back to the TorchScript exporter" in caplog.text
+    x = np.random.default_rng(2).integers(0, 256, (2, 23, 41, 3), dtype=np.uint8)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        want = onnx_export.uint8_model(load_checkpoint(tiny_checkpoint))(torch.from_numpy(x)).numpy()
+    assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_bad_export_options(tiny_checkpoint, tmp_path):
+    from styleengine.errors import StyleEngineError
+    from styleengine.export.onnx_export import export_onnx
+
+    with pytest.raises(StyleEngineError, match="opset 13 not supported"):
+        export_onnx(tiny_checkpoint, tmp_path / "a.onnx", opset=13)
+    with pytest.raises(StyleEngineError, match="unknown exporter"):
+        export_onnx(tiny_checkpoint, tmp_path / "a.onnx", exporter="magic")
+    assert list(tmp_path.iterdir()) == []

@@ -352,3 +352,25 @@ def test_preflight_accepts_our_graphs_and_flags_violations(tiny_bundle):
     problems = tb.preflight(m)
     assert any("uint8 tensor 'input'" in p for p in problems)
     assert any("dtypes differ" in p for p in problems)
+
+
+def test_build_bundle_with_fake_trt_puts_plans_in_bundle(tiny_checkpoint, tmp_path, monkeypatch):
+    import functools
+
+    from styleengine.engine.bundle import load_bundle
+    from styleengine.engine.plan_sidecar import find_compatible_plan
+    from styleengine.export.build import build_bundle
+
+    trt, calls = fake_trt()
+    monkeypatch.setattr(tb, "probe", lambda: (True, "TensorRT (fake)"))
+    monkeypatch.setattr(tb, "build_plans", functools.partial(tb.build_plans, trt=trt, runtime=RT))
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))  # default timing cache lands here
+    res = build_bundle(tiny_checkpoint, tmp_path / "t.engine", shapes=["1x64x64:2x720x1280:4x1080x1920"],
+                       refit=True, tensorrt="require", validate=False)
+    assert res.tensorrt_note is None and len(res.plans) == 1 and res.plans[0].is_file()
+    b = load_bundle(res.path)
+    assert b.manifest["tensorrt"]["built"] is True and b.manifest["plans"] == [f"plans/{res.plans[0].stem}.json"]
+    assert calls["profiles"] == [("input", (1, 64, 64, 3), (2, 720, 1280, 3), (4, 1080, 1920, 3))]
+    plan, _ = find_compatible_plan(b.plans_dir, RT, onnx_sha256=b.manifest["onnx"]["fp16"]["sha256"], height=720, width=1280)
+    assert plan == res.plans[0]
+    assert list((tmp_path / "cache" / "tensorrt").glob("timing-*.cache"))
