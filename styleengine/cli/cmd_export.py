@@ -18,10 +18,10 @@ def register(app: typer.Typer) -> None:
         onnx: Optional[Path] = typer.Option(None, "--onnx", help="Write the FP32 ONNX (uint8 NHWC) here."),
         fp16: Optional[Path] = typer.Option(None, "--fp16", help="Write the FP16 ONNX (FP32 InstanceNorm) here."),
         triton: Optional[Path] = typer.Option(None, "--triton", help="Add models to this Triton model repository."),
-        name: Optional[str] = typer.Option(None, "--name", help="Triton model name prefix [style name]."),
+        name: Optional[str] = typer.Option(None, "--name", help="Triton model name prefix (default: the style name)."),
         max_batch_size: int = typer.Option(8, "--max-batch-size", help="Triton max_batch_size."),
         instances: int = typer.Option(1, "--instances", help="Triton instances per GPU."),
-        opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset 17-20 [20]."),
+        opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset 17-20 (default 20)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
         json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
     ) -> None:
