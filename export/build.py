@@ -142,11 +142,10 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
 
     from . import tensorrt_build
 
-    trt_ok, trt_reason = (False, "TensorRT disabled (--no-tensorrt)") if mode == "off" else tensorrt_build.probe()
+    trt_ok, trt_reason = (False, "TensorRT disabled (--tensorrt off)") if mode == "off" else tensorrt_build.probe()
     if mode == "require" and not trt_ok:
         raise StyleEngineError(f"cannot build a TensorRT plan: {trt_reason}")
-    if trt_ok:
-        tensorrt_build.validate_options(workspace=workspace, opt_level=opt_level)
+    tensorrt_build.validate_options(workspace=workspace, opt_level=opt_level)  # bad options fail even without TRT
 
     with atomic_dir(output, overwrite=overwrite) as tmp:
         _write_checkpoint(ckpt, src, tmp / CHECKPOINT)

@@ -153,7 +153,7 @@ def test_bad_checkpoints_exit_2_one_line_nothing_written(tiny_checkpoint, tmp_pa
 @pytest.mark.parametrize("args,msg", [
     (["--shape", "4x4"], "within 8..16384"), (["--shape", "1080x1920:720x1280:2160x3840"], "min <= opt <= max"),
     (["--shape", "big"], "not HxW"), (["--tensorrt", "maybe"], "unknown tensorrt mode"),
-    (["--tensorrt", "require"], "cannot build a TensorRT plan"),
+    (["--tensorrt", "require"], "cannot build a TensorRT plan"), (["--opt-level", "7"], "out of range (0..5)"),
 ])
 def test_bad_options_exit_2_nothing_written(tiny_checkpoint, tmp_path, args, msg):
     r = run("build", tiny_checkpoint, "-o", tmp_path / "x.engine", *args)
