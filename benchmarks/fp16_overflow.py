@@ -121,6 +121,43 @@ def run_fp16_emulated(model, x):
     return y, info
 
 
+def run_torch_half(model, x):
+    """Real torch FP16 arithmetic on the CPU (convs, adds, ReLU, upsample in half; InstanceNorm in FP32, as in
+    the FP16 ONNX). Slow on CPUs without native FP16, so only used on a small crop to validate the emulation."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    m = copy.deepcopy(model).half()
+    for mod in m.modules():
+        if isinstance(mod, nn.InstanceNorm2d):
+            mod.float()
+            mod.register_forward_pre_hook(lambda _m, inp: (inp[0].float(),))
+            mod.register_forward_hook(lambda _m, _inp, out: out.half())
+    with torch.no_grad():
+        return m(x.half()).float()
+
+
+def crosscheck(model, frame: np.ndarray) -> dict:
+    """Emulation vs real torch half on the same small frame (uint8 outputs)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(0, 3, 1, 2).float()
+    t0 = time.perf_counter()
+    real = to_uint8(run_torch_half(model, x)).astype(np.int16)
+    t1 = time.perf_counter()
+    emu = to_uint8(run_fp16_emulated(model, x)[0].half().float()).astype(np.int16)
+    ref = to_uint8(run_fp32(model, x)[0]).astype(np.int16)
+    return {"shape": list(frame.shape), "torch_half_seconds": round(t1 - t0, 1),
+            "emulated_vs_torch_half": {"max_abs_diff": int(np.abs(emu - real).max()),
+                                       "mean_abs_diff": round(float(np.abs(emu - real).mean()), 4)},
+            "torch_half_vs_fp32": {"max_abs_diff": int(np.abs(real - ref).max()),
+                                   "mean_abs_diff": round(float(np.abs(real - ref).mean()), 4)},
+            "emulated_vs_fp32": {"max_abs_diff": int(np.abs(emu - ref).max()),
+                                 "mean_abs_diff": round(float(np.abs(emu - ref).mean()), 4)}}
+
+
 def to_uint8(y):
     import torch
 
@@ -130,7 +167,7 @@ def to_uint8(y):
 def analyse(model, frame: np.ndarray) -> dict:
     import torch
 
-    x = torch.from_numpy(frame).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(0, 3, 1, 2).float()
     t0 = time.perf_counter()
     y32, stats = run_fp32(model, x)
     t1 = time.perf_counter()
@@ -177,6 +214,7 @@ def main(argv=None) -> int:
     ap.add_argument("--image", default=DEFAULT_IMAGE)
     ap.add_argument("--size", default="2160x3840")
     ap.add_argument("--stress-size", default="1080x1920")
+    ap.add_argument("--crosscheck-size", default="64x96", help="small frame for real torch-half vs emulation ('0': skip)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -208,10 +246,15 @@ def main(argv=None) -> int:
                   "note": "no trained model available when run: PyTorch default random init, last conv rescaled "
                           "so the output spans 0-255; rerun with --checkpoint on a trained model"}
     results = {"model": source, "method": __doc__.split("Method")[1].split("Result:")[0].strip()}
-    h, w = parse_hw(args.size)
-    print(f"photo {h}x{w} ...", file=sys.stderr, flush=True)
-    results["photo"] = analyse(model, load_frame(args.image, h, w))
-    results["photo"]["image"] = args.image
+    if args.crosscheck_size != "0":
+        ch, cw = parse_hw(args.crosscheck_size)
+        print(f"crosscheck {ch}x{cw} (real torch half vs emulation) ...", file=sys.stderr, flush=True)
+        results["crosscheck"] = crosscheck(model, load_frame(args.image, ch, cw))
+    if args.size != "0":
+        h, w = parse_hw(args.size)
+        print(f"photo {h}x{w} ...", file=sys.stderr, flush=True)
+        results["photo"] = analyse(model, load_frame(args.image, h, w))
+        results["photo"]["image"] = args.image
     if args.stress_size and args.stress_size != "0":
         sh, sw = parse_hw(args.stress_size)
         print(f"stress {sh}x{sw} ...", file=sys.stderr, flush=True)
@@ -219,6 +262,11 @@ def main(argv=None) -> int:
     results["environment"] = environment()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if "crosscheck" in results:
+        c = results["crosscheck"]
+        print(f"crosscheck {c['shape']}: emulated vs real torch half max diff {c['emulated_vs_torch_half']['max_abs_diff']}"
+              f" (mean {c['emulated_vs_torch_half']['mean_abs_diff']}); torch half vs fp32 max diff "
+              f"{c['torch_half_vs_fp32']['max_abs_diff']}")
     for key in ("photo", "stress"):
         r = results.get(key)
         if r:
