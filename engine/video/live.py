@@ -94,7 +94,9 @@ def open_source(source: str | int, *, capture_size: str | None = None, capture_f
         except Exception as exc:
             raise StyleEngineError(f"cannot open camera {target}: {str(exc).splitlines()[0]}") from None
     if kind == "url":
-        return open_input(s, options=URL_OPTIONS if s.startswith("rtsp") else {"fflags": "nobuffer"},
+        # nobuffer/low_delay only for RTSP: on HTTP it makes FFmpeg drop the packets read while probing (a short
+        # clip then yields no frame at all).
+        return open_input(s, options=URL_OPTIONS if s.startswith("rtsp") else {},
                           timeout=URL_TIMEOUT), kind
     return open_input(s), kind
 

@@ -133,3 +133,25 @@ def test_latest_slot_counts_drops_and_never_returns_a_frame_twice():
     slot.put(5)
     slot.close()
     assert slot.get(timeout=0.1) == 5 and slot.get(timeout=0.1) is EOF
+
+
+def test_live_url_source_over_http(tmp_path):
+    """An HTTP URL source (FFmpeg's http protocol) through the live path, served by a local stdlib server."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    make_video(tmp_path / "stream.mkv", n=8, audio=None)  # Matroska streams without seeking
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/stream.mkv"
+        res = live(url, InvertBackend(), preview=False, progress=False, verbose=False)
+        assert res.kind == "url" and res.frames_captured == 8 and res.frames_processed >= 1
+        with pytest.raises(StyleEngineError):
+            live(url.replace("stream.mkv", "missing.mkv"), InvertBackend(), preview=False, progress=False,
+                 verbose=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
