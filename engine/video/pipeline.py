@@ -127,6 +127,7 @@ class FilePipeline:
         self.error: BaseException | None = None
         self.error_stage: str | None = None
         self.interrupted = False
+        self.finalize_error: BaseException | None = None
         self._lock = threading.Lock()
         self.last_seconds: float | None = None
 
@@ -235,6 +236,7 @@ class FilePipeline:
                 try:
                     self.writer.close(complete=complete and self.reader.error is None)
                 except BaseException as exc:
+                    self.finalize_error = exc  # the file is broken: reported even after an interrupt
                     self.fail("finalize", exc)
 
     # --------------------------------------------------------------- run
@@ -259,7 +261,9 @@ class FilePipeline:
                 bar(self.stats.frames_out, self.last_seconds, final=True)
         except (KeyboardInterrupt, _Terminate):
             self.interrupt()
-            writer_thread.wait_quietly(120.0)  # the writer finalizes the file; never leave before it is done
+            # The writer finalizes the file; never rename it before that is done.
+            if not writer_thread.wait_quietly(120.0) and self.finalize_error is None:
+                self.finalize_error = StyleEngineError("the writer did not finish within 120 s after the interrupt")
         for t in threads:
             t.wait_quietly(5.0)
         self.stats.finish()
@@ -382,6 +386,8 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
             pipe.run(progress)
             public_mode(tmp)
             written = pipe.writer.frames if pipe.writer else 0
+            if pipe.finalize_error is not None:
+                raise _wrap("finalize", pipe.finalize_error, written)
             if pipe.error is not None:
                 raise _wrap(pipe.error_stage, pipe.error, written)
             if pipe.interrupted:
