@@ -125,9 +125,11 @@ class OnnxRuntimeBackend(Backend):
         if self.precision == "int8":
             if self.provider != "cpu":
                 raise StyleEngineError("onnxruntime backend: int8 is a CPU precision; GPUs use fp16")
-            from .quantize import int8_model
+            from .quantize import int8_model, int8_quality
 
-            return int8_model(self.bundle)
+            path = int8_model(self.bundle)
+            self.int8_quality = int8_quality(self.bundle)
+            return path
         if self.precision not in ("fp32", "fp16"):
             raise StyleEngineError(f"onnxruntime backend: unsupported precision {self.precision!r} (fp32, fp16, int8)")
         path = self.bundle.onnx(self.precision)
@@ -242,6 +244,8 @@ class OnnxRuntimeBackend(Backend):
         d["provider"] = self.provider
         if self.provider == "cpu":
             d["threads"] = int(self.threads or env_threads() or physical_cores())
+        if getattr(self, "int8_quality", None):
+            d["int8_vs_fp32"] = self.int8_quality
         return d
 
 

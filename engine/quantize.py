@@ -21,14 +21,21 @@ from styleengine.fsutil import atomic_path, sha256_file
 CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "styleengine" / "assets" / "calibration"
 # Calibration frames are resized to this (W, H): activation ranges after InstanceNorm barely depend on size.
 CALIBRATION_SIZE = (320, 240)
-QUANT_VERSION = "qdq-conv-minmax-v1"  # part of the cache key: change it when the recipe changes
+QUANT_VERSION = "qdq-conv-minmax-v2"  # part of the cache key: change it when the recipe changes
 
 
-def calibration_frames(folder: Path | None = None, size: tuple[int, int] = CALIBRATION_SIZE) -> list[np.ndarray]:
+VALIDATION_FILES = 2  # the last N calibration images are held out to measure the INT8 quality cost
+
+
+def calibration_frames(folder: Path | None = None, size: tuple[int, int] = CALIBRATION_SIZE,
+                       held_out: bool = False) -> list[np.ndarray]:
+    """Calibration frames (held_out=False) or the held-out validation frames (held_out=True)."""
     from PIL import Image
 
     folder = Path(folder or CALIBRATION_DIR)
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if len(files) > VALIDATION_FILES:
+        files = files[-VALIDATION_FILES:] if held_out else files[:-VALIDATION_FILES]
     if not files:
         raise StyleEngineError(f"no calibration images in {folder}")
     frames = []
@@ -68,6 +75,33 @@ def quantize_onnx(fp32_path: Path, out_path: Path, frames: list[np.ndarray] | No
     return out_path
 
 
+def measure_quality(fp32_path: Path, int8_path: Path, frames: list[np.ndarray] | None = None) -> dict:
+    """INT8 vs FP32 output on held-out frames: worst PSNR, max and mean |difference| in uint8 levels."""
+    import onnxruntime as ort
+
+    frames = frames if frames is not None else calibration_frames(held_out=True)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    a = ort.InferenceSession(str(fp32_path), so, providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(str(int8_path), so, providers=["CPUExecutionProvider"])
+    psnrs, maxd, meand = [], 0, []
+    for f in frames:
+        d = a.run(None, {"input": f})[0].astype(np.float64) - b.run(None, {"input": f})[0].astype(np.float64)
+        mse = float(np.mean(d ** 2))
+        psnrs.append(99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
+        maxd, meand = max(maxd, int(np.abs(d).max())), meand + [float(np.abs(d).mean())]
+    return {"psnr_db": round(min(psnrs), 2), "max_abs_diff": maxd, "mean_abs_diff": round(float(np.mean(meand)), 3),
+            "frames": len(frames), "recipe": QUANT_VERSION}
+
+
+def int8_quality(bundle) -> dict:
+    """The measured quality cost of `bundle`'s INT8 model (quantizing it first if needed)."""
+    import json
+
+    path = int8_model(bundle)
+    return json.loads(path.with_suffix(".json").read_text())
+
+
 def int8_model(bundle) -> Path:
     """The cached INT8 model for `bundle`'s FP32 ONNX, built on first use."""
     from .styles import cache_root
@@ -77,9 +111,16 @@ def int8_model(bundle) -> Path:
         raise StyleEngineError(f"{bundle.path}: bundle has no fp32 ONNX model to quantize")
     key = sha256_file(fp32)[:24]
     target = cache_root() / "int8" / f"{key}-{QUANT_VERSION}.onnx"
-    if not target.is_file():
-        logging.getLogger(__name__).info("quantizing %s to INT8 (once; cached at %s)", fp32, target)
+    report = target.with_suffix(".json")
+    if not target.is_file() or not report.is_file():
+        import json
+        import sys
+
+        print(f"quantizing {bundle.style_name} to INT8 (once; cached in {target.parent})", file=sys.stderr, flush=True)
         quantize_onnx(fp32, target)
+        quality = measure_quality(fp32, target)
+        with atomic_path(report) as tmp:
+            tmp.write_text(json.dumps(quality, indent=2) + "\n")
     return target
 
 

@@ -64,6 +64,9 @@ def label(be: Backend) -> str:
     parts = [d.get("provider") and f"{d['provider']} EP", d.get("device"), d.get("precision")]
     if d.get("threads"):
         parts.append(f"{d['threads']} threads")
+    q = d.get("int8_vs_fp32")
+    if q:
+        parts.append(f"INT8 vs FP32: PSNR {q['psnr_db']} dB, max diff {q['max_abs_diff']}")
     return f"{be.name} ({', '.join(str(p) for p in parts if p)})"
 
 

@@ -66,6 +66,9 @@ def test_backend_conforms_to_torch_reference(name, kwargs, precision, bundle, ba
         assert be.loaded
         out = be.infer(batch)
         assert be.describe()["backend"] == name
+        if precision == "int8":  # the measured quality cost travels with the backend
+            q = be.describe()["int8_vs_fp32"]
+            assert q["frames"] == 2 and q["psnr_db"] > 25 and q["max_abs_diff"] < 64
         single = be.infer(np.ascontiguousarray(batch[1:2]))  # a new shape on a loaded backend
     assert not be.loaded  # the context manager closed it
     assert out.shape == batch.shape and out.dtype == np.uint8
