@@ -215,9 +215,11 @@ def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str =
                     if isinstance(dst, Path):
                         format_for(dst)
             except StyleEngineError as exc:
-                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), job.src)))
+                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), name)))
                 continue
+            t_load = time.perf_counter()
             st = get_stylizer()  # style/backend errors abort the whole run (raise)
+            t0 += time.perf_counter() - t_load  # per-file seconds exclude the one-time model load
             try:
                 if job.kind == "video":
                     res = _do_video(st, job, overwrite, max_size, strength, preserve_color, video_options or {}, verbose)
@@ -226,7 +228,10 @@ def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str =
             except Interrupted:
                 raise
             except StyleEngineError as exc:
-                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), job.src)))
+                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), name)))
+                continue
+            except MemoryError:
+                report(FileResult(name, str(dst), False, job.kind, "out of memory; use --max-size to downscale"))
                 continue
             res.seconds = round(time.perf_counter() - t0, 4)
             report(res)
