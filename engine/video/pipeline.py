@@ -369,7 +369,7 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
     info = reader.info
     writer_cfg = WriterConfig(codec=codec_name, crf=crf, preset=preset, time_base=info.time_base,
                               rate=info.rate, colorspace=info.colorspace, color_primaries=info.color_primaries,
-                              color_trc=info.color_trc, audio_source=str(src) if audio and info.audio else None)
+                              color_trc=info.color_trc, audio_source=str(src) if audio else None)
 
     pipe: FilePipeline | None = None
     outcome: BaseException | None = None

@@ -9,7 +9,8 @@ Choices (documented for users):
   repeated). Nothing is cropped or rescaled; the output is at most 1 px wider/taller.
 - Rotation: the input's display matrix is written to the output stream (frames stay unrotated, like the input).
 - Audio: every audio stream is copied packet for packet when the output container accepts its codec; otherwise it
-  is re-encoded to AAC (or the container's default audio codec) and the result says so.
+  is re-encoded to AAC (or the container's default audio codec) and the result says so. Subtitle streams are
+  copied when the container accepts them (MKV takes SRT/ASS; MP4 does not) and otherwise dropped with a note.
 - All muxing happens on the writer thread; audio is released only up to 0.5 s ahead of the video written so
   far, so the file is well interleaved and memory stays bounded.
 """
@@ -144,7 +145,7 @@ class WriterConfig:
     colorspace: int | None = None
     color_primaries: int | None = None
     color_trc: int | None = None
-    audio_source: str | None = None          # path to copy audio streams from (None: no audio)
+    audio_source: str | None = None          # path to copy audio/subtitle streams from (None: video only)
     format: str | None = None                # container format; None = from the output file's extension
     options: dict[str, str] = field(default_factory=dict)  # extra encoder options
 
@@ -255,7 +256,7 @@ class VideoWriter:
             self._audio_in = av.open(source, "r")
         except av.FFmpegError:
             return
-        streams = list(self._audio_in.streams.audio)
+        streams = list(self._audio_in.streams.audio) + list(self._audio_in.streams.subtitles)
         if not streams:
             self._audio_in.close()
             self._audio_in = None
@@ -267,9 +268,13 @@ class VideoWriter:
             if name and name in supported:
                 try:
                     out_s = self.out.add_stream_from_template(s)
-                    self.audio_notes.append(f"audio #{s.index} {name}: copied")
+                    self.audio_notes.append(f"{s.type} #{s.index} {name}: copied")
                 except (ValueError, av.FFmpegError):
                     out_s = None
+            if out_s is None and s.type == "subtitle":
+                self.audio_notes.append(f"subtitle #{s.index} {name}: dropped ({self.out.format.name} cannot hold "
+                                        f"{name}; write .mkv to keep it)")
+                continue
             if out_s is None:
                 target = "aac" if "aac" in supported else self.out.default_audio_codec
                 if not target or target == "none" or s.codec_context is None:

@@ -254,3 +254,43 @@ def test_max_size_downscales(tmp_path):
     stylize_video(src, dst, InvertBackend(), max_size=48, progress=False, verbose=False)
     b = read_video(dst)
     assert (b["width"], b["height"]) == (48, 36) and b["times"] == pytest.approx(times, abs=1e-3)
+
+
+def add_subtitles(src, dst, cues):
+    """Remux `src` into MKV `dst` adding an SRT subtitle stream with (start_ms, duration_ms, text) cues."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        smap = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        sub = out.add_mux_stream("subrip")
+        sub.time_base = Fraction(1, 1000)
+        for pkt in inp.demux():
+            if pkt.size:
+                pkt.stream = smap[pkt.stream.index]
+                out.mux(pkt)
+        for start, dur, text in cues:
+            p = av.Packet(text.encode())
+            p.stream, p.time_base = sub, Fraction(1, 1000)
+            p.pts = p.dts = start
+            p.duration = dur
+            out.mux(p)
+
+
+def test_subtitles_copied_into_mkv_and_dropped_with_a_note_for_mp4(tmp_path):
+    import av
+
+    plain, src = tmp_path / "plain.mkv", tmp_path / "subs.mkv"
+    make_video(plain, n=10, audio="aac")
+    cues = [(40, 120, "first"), (200, 160, "second")]
+    add_subtitles(plain, src, cues)
+    res = stylize_video(src, tmp_path / "out.mkv", InvertBackend(), progress=False, verbose=False)
+    assert any(n.startswith("subtitle #2") and n.endswith("copied") for n in res.encoder["audio"])
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        got = [(int(float(p.pts * p.time_base) * 1000 + 0.5), bytes(p).decode())
+               for p in c.demux(c.streams.subtitles[0]) if p.size]
+    assert got == [(s, t) for s, _, t in cues]
+    assert read_video(tmp_path / "out.mkv")["audio_packets"] == read_video(src)["audio_packets"]
+    res = stylize_video(src, tmp_path / "out.mp4", InvertBackend(), progress=False, verbose=False)
+    assert any(n.startswith("subtitle") and "dropped" in n and ".mkv" in n for n in res.encoder["audio"])
+    assert len(read_video(tmp_path / "out.mp4")["times"]) == 10
