@@ -140,7 +140,7 @@ class OnnxRuntimeBackend(Backend):
             raise StyleEngineError(f"{self.bundle.path}: bundle has no {self.precision} ONNX model")
         return path
 
-    def _providers(self) -> list:
+    def _providers(self, model: Path) -> list:
         if self.provider == "cpu":
             return ["CPUExecutionProvider"]
         if not cuda_device_count():
@@ -149,16 +149,22 @@ class OnnxRuntimeBackend(Backend):
                      "do_copy_in_default_stream": "1"}
         providers: list = [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
         if self.provider == "tensorrt":
-            cache = cache_dir() / "ort-trt"
-            cache.mkdir(parents=True, exist_ok=True)
+            from styleengine.fsutil import sha256_file
+
+            # ORT names cached engines from the graph and model path, not the weights: one folder per model
+            # content so a rebuilt bundle never picks up a stale engine. The timing cache is weight-independent
+            # and shared by every style.
+            timing = cache_dir() / "ort-trt"
+            engines = timing / sha256_file(model)[:24]
+            engines.mkdir(parents=True, exist_ok=True)
             prof = _profile_shapes(self.bundle)
             trt_opts = {
                 "device_id": self.device_id,
                 "trt_fp16_enable": self.precision == "fp16",
                 "trt_engine_cache_enable": True,
-                "trt_engine_cache_path": str(cache),
+                "trt_engine_cache_path": str(engines),
                 "trt_timing_cache_enable": True,
-                "trt_timing_cache_path": str(cache),
+                "trt_timing_cache_path": str(timing),
                 "trt_profile_min_shapes": _shape_str(prof["min"]),
                 "trt_profile_opt_shapes": _shape_str(prof["opt"]),
                 "trt_profile_max_shapes": _shape_str(prof["max"]),
@@ -173,8 +179,8 @@ class OnnxRuntimeBackend(Backend):
         wanted = PROVIDERS[self.provider]
         if wanted not in ort.get_available_providers():
             raise StyleEngineError(f"this onnxruntime build has no {wanted} (install onnxruntime-gpu)")
-        providers = self._providers()
         model = self._model_path()
+        providers = self._providers(model)
         so = cpu_session_options(ort, self.threads, self.spinning) if self.provider == "cpu" else ort.SessionOptions()
         if self.provider != "cpu":
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -102,3 +102,22 @@ def test_gpu_requests_fail_clearly_without_a_gpu(bundle):
             get_backend("onnxruntime")(bundle, provider=provider).load()
     with pytest.raises(StyleEngineError, match="fp16 needs CUDA|CUDA"):
         get_backend("torch")(bundle, device="cpu", precision="fp16").load()
+
+
+def test_ort_tensorrt_ep_options(bundle, tmp_path, monkeypatch):
+    """Provider options for ORT's TensorRT EP (checked without a GPU; the session itself needs one)."""
+    import styleengine.engine.backend_onnxruntime as mod
+
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path))
+    monkeypatch.setattr(mod, "cuda_device_count", lambda: 1)
+    be = mod.OnnxRuntimeBackend(bundle, provider="tensorrt", device="cuda:1")
+    model = be._model_path()
+    assert be.precision == "fp16" and model.name == "model_fp16.onnx"
+    (name, trt), (cuda_name, cuda), cpu = be._providers(model)
+    assert (name, cuda_name, cpu) == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    assert trt["device_id"] == 1 == cuda["device_id"] and trt["trt_fp16_enable"] is True
+    assert trt["trt_profile_min_shapes"].startswith("input:1x") and trt["trt_profile_max_shapes"].endswith("x3")
+    assert trt["trt_timing_cache_path"] == str(tmp_path / "ort-trt")
+    assert trt["trt_engine_cache_path"].startswith(str(tmp_path / "ort-trt") + "/")  # per model content
+    lo_h, lo_w, hi_h, hi_w = be.shape_limits()
+    assert lo_h <= 64 and hi_h >= 1080 and be.max_batch_size() >= 1
