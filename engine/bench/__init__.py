@@ -66,13 +66,13 @@ def write_outputs(report: BenchReport, *, json: str | Path | None = None, csv: s
 def bench(style: Any, *, backend: Any = None, precision: Any = None, size: Any = None, batch: Any = "1",
           device: str | None = "auto", warmup: int | None = None, iters: int | None = None,
           seconds: float | None = None, baseline: bool = True, variant: Any = None, seed: int = 0,
-          threads: int | None = None, json: str | Path | None = None, csv: str | Path | None = None, markdown: str | Path | None = None,
+          threads: int | None = None, rounds: int = 1, json: str | Path | None = None, csv: str | Path | None = None, markdown: str | Path | None = None,
           plot: str | Path | None = None, overwrite: bool = False,
           log: Callable[[str], None] = lambda m: None) -> BenchReport:
     """Run the grid (see run_bench) and write the requested outputs; outputs are checked before measuring."""
     check_outputs(json=json, csv=csv, markdown=markdown, plot=plot, overwrite=overwrite)
     report = run_bench(style, backend=backend, precision=precision, size=size, batch=batch, device=device,
                        warmup=warmup, iters=iters, seconds=seconds, baseline=baseline, variant=variant, seed=seed,
-                       threads=threads, log=log)
+                       threads=threads, rounds=rounds, log=log)
     write_outputs(report, json=json, csv=csv, markdown=markdown, plot=plot, overwrite=overwrite)
     return report

@@ -89,7 +89,8 @@ class _Runner:
 def measure(runner: _Runner, inputs: list[np.ndarray], *, warmup: int, iters: int | None, seconds: float | None,
             min_iters: int = 3, max_iters: int = 100_000, keep_first: dict | None = None
             ) -> tuple[list[float], dict[str, list[float]]]:
-    """Warm up, then time iterations. Returns per-iteration wall ms and per-stage GPU ms (where reported).
+    """Warm up, then time iterations. Returns per-iteration wall ms, and per-iteration process CPU ms ("cpu_ms")
+    and per-stage GPU ms (where the runner reports them) by name.
 
     The first output is checked against the contract (uint8, input's shape); with `keep_first` given, the output
     for inputs[0] is stored under "output" for the parity check against the baseline.
@@ -120,9 +121,13 @@ def measure(runner: _Runner, inputs: list[np.ndarray], *, warmup: int, iters: in
         if deadline is not None and i >= min_iters and (time.perf_counter() >= deadline or i >= max_iters):
             break
         x = inputs[i % len(inputs)]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         call(x)
         wall.append((time.perf_counter() - t0) * 1e3)
+        # CPU time of the whole process (all threads): on a shared machine a 1-thread run's CPU time is its
+        # uncontended compute time; on a GPU it is the host overhead per call.
+        stages.setdefault("cpu_ms", []).append((time.process_time() - c0) * 1e3)
         st = runner.timings() if runner.timings else None
         for k, v in (st or {}).items():
             if k in STAGES and v is not None:
@@ -158,25 +163,10 @@ def _measure_row(row: dict[str, Any], runner: _Runner, size: Size, batch: int, s
         row.update(status="failed", reason=_one_line(exc))
         _free_cuda(spec.device)
         return row
-    row["iters"] = len(wall)
     row["warmup"] = spec.warmup
-    for k, v in summarize(wall).items():
-        if k != "n":
-            row[f"latency_ms_{k}"] = round(v, 4)
-    gpu = stages.get("gpu_ms")
-    if gpu:
-        g = summarize(gpu)
-        for k in ("p50", "p90", "p99", "mean"):
-            row[f"gpu_ms_{k}"] = round(g[k], 4)
-    for k in ("h2d_ms", "compute_ms", "d2h_ms"):
-        if stages.get(k):
-            row[f"{k[:-3]}_ms_p50"] = round(summarize(stages[k])["p50"], 4)
-    row["gpu_timing"] = runner.timing_source if stages else ("n/a (CPU)" if spec.device == "cpu" else
-                                                              "none: backend has no timing hook; wall clock only")
-    # Throughput figures use the median latency: robust to the odd preempted iteration on a shared machine.
-    row.update({k: (_sig(v) if v is not None else None) for k, v in
-                rates(row["latency_ms_p50"], batch=batch, height=size.height, width=size.width,
-                      macs_per_pixel=macs).items()})
+    row["_samples"] = {"wall": wall, **stages}  # raw per-call times: merged across --rounds, dropped from outputs
+    row["_timing_source"] = runner.timing_source
+    _summarize_row(row, spec.device, macs)
     row.update(host.stop())
     row.update(dev.stop())
     row["gpu_sm_clock_mhz"] = sm_clock_mhz(spec.device) if spec.device.startswith("cuda") else None
@@ -187,6 +177,69 @@ def _measure_row(row: dict[str, Any], runner: _Runner, size: Size, batch: int, s
         elif key in references:
             row.update(_parity(first["output"], references[key]))
     return row
+
+
+def _summarize_row(row: dict[str, Any], device: str, macs: float | None) -> None:
+    """Latency statistics and rates of a measured row, from its raw samples."""
+    samples = row["_samples"]
+    wall = samples["wall"]
+    row["iters"] = len(wall)
+    for k, v in summarize(wall).items():
+        if k != "n":
+            row[f"latency_ms_{k}"] = round(v, 4)
+    cpu = samples.get("cpu_ms")
+    if cpu:
+        row["cpu_ms_p50"] = round(summarize(cpu)["p50"], 4)
+        row["cpu_ms_min"] = round(min(cpu), 4)
+    gpu = samples.get("gpu_ms")
+    if gpu:
+        g = summarize(gpu)
+        for k in ("p50", "p90", "p99", "mean"):
+            row[f"gpu_ms_{k}"] = round(g[k], 4)
+    for k in ("h2d_ms", "compute_ms", "d2h_ms"):
+        if samples.get(k):
+            row[f"{k[:-3]}_ms_p50"] = round(summarize(samples[k])["p50"], 4)
+    gpu_stages = any(k in samples for k in STAGES)
+    row["gpu_timing"] = row["_timing_source"] if gpu_stages else (
+        "n/a (CPU)" if device == "cpu" else "none: backend has no timing hook; wall clock only")
+    # Throughput figures use the median latency: robust to the odd preempted iteration on a shared machine.
+    row.update({k: (_sig(v) if v is not None else None) for k, v in
+                rates(row["latency_ms_p50"], batch=row["batch"], height=row["height"], width=row["width"],
+                      macs_per_pixel=macs).items()})
+
+
+def merge_rounds(rounds: list[list[dict[str, Any]]], device: str, macs: float | None) -> list[dict[str, Any]]:
+    """One row per grid cell from several passes over the grid: samples pooled, per-pass medians kept in
+    `round_p50_ms`, memory the highest, parity the worst. A cell that failed in some pass keeps the reason."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for rows in rounds:
+        for r in rows:
+            key = (r["backend"], r.get("variant"), r.get("precision"), r.get("size"), r.get("batch"))
+            m = merged.get(key)
+            if r["status"] == "ok":
+                r.setdefault("round_p50_ms", [r["latency_ms_p50"]])
+            if m is None:
+                merged[key] = r
+            elif m["status"] != "ok" and r["status"] == "ok":
+                r["reason"] = f"{m['status']} in an earlier round: {m['reason']}"
+                merged[key] = r
+            elif m["status"] == "ok" and r["status"] != "ok":
+                m["reason"] = f"{r['status']} in a later round: {r['reason']}"
+            elif m["status"] == "ok":
+                for k, v in r["_samples"].items():
+                    m["_samples"].setdefault(k, []).extend(v)
+                m["round_p50_ms"].append(r["latency_ms_p50"])
+                for k in ("host_peak_mib", "device_peak_mib", "max_abs_diff"):
+                    if r.get(k) is not None:
+                        m[k] = max(m.get(k) or 0, r[k])
+                if r.get("mean_abs_diff") is not None:
+                    m["mean_abs_diff"] = max(m.get("mean_abs_diff") or 0, r["mean_abs_diff"])
+    out = list(merged.values())
+    for r in out:
+        if r["status"] == "ok" and len(r.get("round_p50_ms", [])) > 1:
+            _summarize_row(r, device, macs)
+    _add_speedups(out)
+    return out
 
 
 def _sig(v: float, digits: int = 6) -> float:
@@ -309,12 +362,15 @@ def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] 
 def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: Any = None, batch: Any = "1",
               device: str | None = "auto", warmup: int | None = None, iters: int | None = None,
               seconds: float | None = None, baseline: bool = True, variant: Any = None, seed: int = 0,
-              threads: int | None = None, min_iters: int = 3, log: Callable[[str], None] = lambda m: None,
+              threads: int | None = None, rounds: int = 1, min_iters: int = 3,
+              log: Callable[[str], None] = lambda m: None,
               backend_options: dict[str, dict[str, Any]] | None = None) -> BenchReport:
     """Benchmark STYLE over the grid. Arguments are validated before anything heavy runs (one-line errors).
 
     threads: CPU threads for torch (baseline, variants, torch backend; restored afterwards) and ONNX Runtime's
     intra-op pool; None leaves each runtime's default.
+    rounds: passes over the whole grid; each cell pools its samples over the passes, so slow drifts of a shared
+    machine's load (or a GPU's clocks) spread over all rows instead of hitting whichever ran at the time.
     """
     from styleengine.engine.backend import REGISTRY
 
@@ -326,12 +382,14 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
     batches = parse_batches(batch if batch is not None else "1")
     warmup, iters, seconds = check_timing(warmup if warmup is not None else (3 if kind == "cpu" else 10), iters, seconds)
     variants = _parse_variants(variant)
+    if rounds is None or rounds < 1:
+        raise StyleEngineError(f"--rounds: must be at least 1, got {rounds}")
     if threads is not None and threads < 1:
         raise StyleEngineError(f"--threads: must be at least 1, got {threads}")
     if min_iters < 1:
         raise StyleEngineError(f"--min-iters: must be at least 1, got {min_iters}")
     spec = GridSpec(backends, precisions, sizes, batches, dev, warmup, iters, seconds, min_iters=min_iters,
-                    baseline=baseline, variants=variants, seed=seed, threads=threads)
+                    baseline=baseline, variants=variants, seed=seed, threads=threads, rounds=rounds)
     if not backends and not baseline and not variants:
         raise StyleEngineError("nothing to measure: no backend, no baseline, no variant")
 
@@ -361,7 +419,15 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
             log(f"{source.label}: RANDOM WEIGHTS ({source.weights}) — speed only, the pictures mean nothing")
         env["torch_threads"] = _torch_threads()
         env["load_average_1_5_15min"] = _load_average()  # a busy shared machine explains noisy rows
-        rows = run_grid(source, spec, log=log, backend_options=options)
+        passes = []
+        for i in range(rounds):
+            if rounds > 1:
+                log(f"round {i + 1} of {rounds}")
+            passes.append(run_grid(source, spec, log=log, backend_options=options))
+        rows = merge_rounds(passes, dev, source.macs_per_pixel)
+        for r in rows:
+            r.pop("_samples", None)
+            r.pop("_timing_source", None)
         after = gpu_clocks()
         described = source.describe()
     finally:

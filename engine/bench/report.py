@@ -20,9 +20,9 @@ CSV_FIELDS = [
     "backend", "variant", "precision", "device", "size", "height", "width", "batch", "status", "reason",
     "warmup", "iters", "load_s", "prepare_s",
     "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_mean", "latency_ms_min", "latency_ms_max",
-    "latency_ms_std", "gpu_ms_p50", "gpu_ms_p90", "gpu_ms_p99", "gpu_ms_mean", "h2d_ms_p50", "compute_ms_p50",
+    "latency_ms_std", "cpu_ms_p50", "cpu_ms_min", "gpu_ms_p50", "gpu_ms_p90", "gpu_ms_p99", "gpu_ms_mean", "h2d_ms_p50", "compute_ms_p50",
     "d2h_ms_p50", "gpu_timing", "fps", "mpix_per_s", "tflops", "speedup", "host_peak_mib", "host_peak_scope",
-    "device_peak_mib", "device_mem_scope", "gpu_sm_clock_mhz", "max_abs_diff", "mean_abs_diff",
+    "device_peak_mib", "device_mem_scope", "gpu_sm_clock_mhz", "max_abs_diff", "mean_abs_diff", "round_p50_ms",
 ]
 
 
@@ -86,7 +86,7 @@ def to_csv(report: BenchReport) -> str:
 
 MD_COLUMNS = [("backend", "backend"), ("precision", "prec"), ("size", "size"), ("batch", "batch"),
               ("latency_ms_p50", "p50 ms"), ("latency_ms_p90", "p90 ms"), ("latency_ms_p99", "p99 ms"),
-              ("latency_ms_mean", "mean ms"), ("gpu_ms_p50", "GPU ms"), ("h2d_ms_p50", "H2D ms"),
+              ("latency_ms_mean", "mean ms"), ("cpu_ms_p50", "CPU ms"), ("gpu_ms_p50", "GPU ms"), ("h2d_ms_p50", "H2D ms"),
               ("compute_ms_p50", "compute ms"), ("d2h_ms_p50", "D2H ms"), ("fps", "frames/s"),
               ("mpix_per_s", "MP/s"), ("tflops", "TFLOP/s"), ("speedup", "× baseline"),
               ("host_peak_mib", "host MiB"), ("device_peak_mib", "device MiB"),

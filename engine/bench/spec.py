@@ -157,6 +157,7 @@ class GridSpec:
     variants: list[str] = field(default_factory=list)
     seed: int = 0
     threads: int | None = None
+    rounds: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

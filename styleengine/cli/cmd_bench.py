@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Measure the eager FP32 torch baseline row (speed-up reference)."),
         variant: Optional[str] = typer.Option(None, "--variant", help="Extra torch rows: fp16-cl, cudagraph, compile (comma list) or all."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random inputs (and of random preset weights)."),
+        rounds: int = typer.Option(1, "--rounds", help="Passes over the whole grid, samples pooled per row (fairer on a busy machine)."),
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime (default: each runtime's own)."),
         json: Optional[Path] = typer.Option(None, "--json", help="Write JSON here ('-' = stdout)."),
         csv: Optional[Path] = typer.Option(None, "--csv", help="Write CSV here ('-' = stdout); environment in '#' lines."),
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         from styleengine.engine.bench.report import print_table
 
         report = run(style, backend=backend, precision=precision, size=size, batch=batch, device=device, warmup=warmup,
-                     iters=iters, seconds=seconds, baseline=baseline, variant=variant, seed=seed, threads=threads, json=json, csv=csv,
+                     iters=iters, seconds=seconds, baseline=baseline, variant=variant, seed=seed, threads=threads, rounds=rounds, json=json, csv=csv,
                      markdown=markdown, plot=plot, overwrite=overwrite, log=(lambda m: None) if quiet else err)
         to_stdout = any(str(p) == "-" for p in (json, csv, markdown) if p is not None)
         print_table(report, sys.stderr if to_stdout else sys.stdout)

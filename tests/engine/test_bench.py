@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from styleengine.engine.backend import REGISTRY, Backend
 from styleengine.engine.bench import bench, check_outputs
-from styleengine.engine.bench.grid import _Runner, _measure_row, _row, measure, run_bench
+from styleengine.engine.bench.grid import _Runner, _measure_row, _row, measure, merge_rounds, run_bench
 from styleengine.engine.bench.report import CSV_FIELDS, to_csv, to_json, to_markdown
 from styleengine.engine.bench.spec import GridSpec, parse_backends, parse_batches, parse_precisions, parse_size, \
     parse_sizes, check_timing
@@ -202,6 +202,7 @@ def test_measure_counts_iterations_and_collects_stage_timings():
     assert len(calls) == 12 and len(wall) == 10 and all(t >= 0 for t in wall)
     assert calls[0] is inputs[0] and calls[1] is inputs[1]  # inputs alternate
     assert stages["gpu_ms"] == [float(i) for i in range(1, 11)] and "ignored" not in stages
+    assert len(stages["cpu_ms"]) == 10 and all(t >= 0 for t in stages["cpu_ms"])  # process CPU time per call
 
     t0 = time.perf_counter()
     wall, _ = measure(_Runner(run, None, None, False, "test"), inputs, warmup=0, iters=None, seconds=0.05, min_iters=4)
@@ -210,7 +211,7 @@ def test_measure_counts_iterations_and_collects_stage_timings():
 
 def test_row_from_hooked_backend_reports_gpu_stages(fake_registry):
     spec = GridSpec(["fake-identity"], ["fp32"], parse_sizes("16x32"), [2], "cpu", warmup=1, iters=7, seconds=None)
-    row = _measure_row(_row("fake-identity", "fp32", "cpu", None, None),
+    row = _measure_row(_row("fake-identity", "fp32", "cpu", spec.sizes[0], 2),
                        _Runner(IdentityBackend(None).infer, IdentityBackend(None).last_timings, None, False, "hook"),
                        spec.sizes[0], 2, spec, macs=100.0)
     assert row["status"] == "ok" and row["iters"] == 7
@@ -253,7 +254,7 @@ def test_grid_on_cpu_with_tiny_network(tiny_bundle, fake_registry, tmp_path):
         assert 0 < r["latency_ms_min"] <= r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"] <= r["latency_ms_max"]
         assert r["fps"] == pytest.approx(1000.0 * r["batch"] / r["latency_ms_p50"], rel=1e-3)
         assert r["mpix_per_s"] == pytest.approx(r["fps"] * r["height"] * r["width"] / 1e6, rel=1e-3)
-        assert r["tflops"] > 0 and r["host_peak_mib"] > 0 and r["speedup"] > 0
+        assert r["tflops"] > 0 and r["host_peak_mib"] > 0 and r["speedup"] > 0 and r["cpu_ms_p50"] >= 0
         base = next(b for b in ok if b["backend"] == "baseline" and (b["size"], b["batch"]) == (r["size"], r["batch"]))
         assert r["speedup"] == pytest.approx(base["latency_ms_p50"] / r["latency_ms_p50"], rel=1e-2)
     assert all(r["speedup"] == 1.0 for r in ok if r["backend"] == "baseline")
@@ -335,3 +336,27 @@ def test_torch_variants_on_cpu(mini_bundle):
     assert by["fp16-cl"]["status"] == "ok" and by["fp16-cl"]["precision"] == "fp32"
     assert by["cudagraph"]["status"] == "unavailable" and "CUDA" in by["cudagraph"]["reason"]
     assert by["eager"]["backend"] == "baseline"
+
+
+def test_rounds_pool_samples_and_keep_failures(mini_bundle, fake_registry):
+    report = run_bench(str(mini_bundle), backend="fake-identity", size="16", device="cpu", warmup=0, iters=2,
+                       threads=1, rounds=2)
+    ok = [r for r in report.rows if r["status"] == "ok"]
+    assert {r["backend"] for r in ok} == {"baseline", "fake-identity"} and len(report.rows) == 2
+    for r in ok:
+        assert r["iters"] == 4 and len(r["round_p50_ms"]) == 2 and "_samples" not in r
+        assert min(r["round_p50_ms"]) <= r["latency_ms_max"]
+    assert report.spec["rounds"] == 2
+
+    def cell(status, p50=None, wall=()):
+        r = _row("x", "fp32", "cpu", parse_size("8"), 1, status=status, reason="" if status == "ok" else "boom")
+        if status == "ok":
+            r.update(latency_ms_p50=p50, _samples={"wall": list(wall)}, _timing_source="t", host_peak_mib=1.0)
+        return r
+
+    merged = merge_rounds([[cell("ok", 2.0, [1.0, 3.0])], [cell("failed")], [cell("ok", 5.0, [5.0, 5.0])]], "cpu", None)
+    assert len(merged) == 1 and merged[0]["status"] == "ok" and merged[0]["iters"] == 4
+    assert merged[0]["latency_ms_p50"] == 4.0 and merged[0]["round_p50_ms"] == [2.0, 5.0]
+    assert "failed in a later round: boom" in merged[0]["reason"]
+    with pytest.raises(StyleEngineError, match="--rounds"):
+        run_bench(str(mini_bundle), backend="torch", device="cpu", rounds=0)
