@@ -1,6 +1,7 @@
 """File -> file stylization with overlapping stages:
 
-    decode thread --(ByteQueue)--> inference thread (batched) --(ByteQueue)--> [filter thread] --> writer thread
+    decode thread --(ByteQueue)--> inference thread (batched) --> [filter thread] --> convert thread (RGB->YUV)
+        --> writer thread (encode + mux, audio interleaved)
 
 The main thread only shows progress and handles Ctrl-C / SIGTERM. Queues are bounded in bytes. Frames are never
 dropped or reordered (one worker per stage keeps the order); any stage failure stops the whole pipeline and is
@@ -117,12 +118,14 @@ class FilePipeline:
         self.batch = max(1, int(batch_size))
         self.stats = stats
         frame_bytes = reader.width * reader.height * 3
-        per_queue = max(1, queue_mib) * 2**20 // (3 if self.filters else 2)
+        per_queue = max(1, queue_mib) * 2**20 // (4 if self.filters else 3)
         items = max(8, 4 * self.batch)
         self.q_in = ByteQueue("decode->infer", per_queue, items)
-        self.q_out = ByteQueue("infer->encode", per_queue, items)
-        self.q_post = ByteQueue("filter->encode", per_queue, items) if self.filters else None
-        self.queues = [q for q in (self.q_in, self.q_out, self.q_post) if q is not None]
+        self.q_out = ByteQueue("infer->" + ("filter" if self.filters else "convert"), per_queue, items)
+        self.q_post = ByteQueue("filter->convert", per_queue, items) if self.filters else None
+        # Converted (YUV) frames are half the RGB size; a short queue is enough to overlap convert and encode.
+        self.q_enc = ByteQueue("convert->encode", per_queue // 2, items)
+        self.queues = [q for q in (self.q_in, self.q_out, self.q_post, self.q_enc) if q is not None]
         self.frame_bytes = frame_bytes
         self.error: BaseException | None = None
         self.error_stage: str | None = None
@@ -215,8 +218,22 @@ class FilePipeline:
                                                f"for frame {sf.index} of shape {sf.rgb.shape}")
             self.q_post.put((sf, contexts, y), sf.nbytes * 2)
 
-    def _encode(self) -> None:
+    def _convert(self) -> None:
+        """RGB -> padded, tagged YUV VideoFrame (swscale, GIL released): overlaps the encoder's own work."""
         src = self.q_post if self.q_post is not None else self.q_out
+        while True:
+            item = src.get()
+            if item is EOF:
+                self.q_enc.put(EOF)
+                return
+            sf, _, y = item
+            with self.stats.stage("convert"):
+                frame = self.writer.prepare(y)
+            sf.rgb = None  # the source pixels are no longer needed: free them before the encoder queue
+            self.q_enc.put((sf, frame), y.nbytes // 2)
+
+    def _encode(self) -> None:
+        src = self.q_enc
         complete = False
         try:
             while True:
@@ -224,9 +241,9 @@ class FilePipeline:
                 if item is EOF:
                     complete = True
                     return
-                sf, _, y = item
+                sf, frame = item
                 with self.stats.stage("encode"):
-                    self.writer.write(y, sf.pts, sf.time_base, sf.duration)
+                    self.writer.write_frame(frame, sf.pts, sf.time_base, sf.duration)
                 self.stats.frames_out += 1
                 self.stats.latencies.append(time.perf_counter() - sf.t_capture)
                 self.last_seconds = sf.seconds
@@ -253,6 +270,7 @@ class FilePipeline:
         threads = [self._run("decode", lambda: self._decode(first, frames)), self._run("infer", self._infer)]
         if self.filters:
             threads.append(self._run("filter", self._filter))
+        threads.append(self._run("convert", self._convert))
         writer_thread = self._run("encode", self._encode)
         try:
             with interrupt_signals(), _progress(progress, self.reader.info) as bar:

@@ -27,7 +27,7 @@ class SourceFrame:
     index: int
     pts: int                  # in time_base units, straight from the decoder (never fps x index)
     time_base: Fraction
-    rgb: np.ndarray           # (H, W, 3) uint8
+    rgb: np.ndarray           # (H, W, 3) uint8; released (None) once converted for the encoder
     t_capture: float          # perf_counter when decoded/captured: latency starts here
     duration: int | None = None
 

@@ -224,7 +224,12 @@ class VideoWriter:
         opts.update(self.cfg.options)
         return opts
 
-    def write(self, rgb: np.ndarray, pts: int, time_base: Fraction, duration: int | None = None) -> None:
+    def prepare(self, rgb: np.ndarray):
+        """RGB array -> the encoder's VideoFrame (even padding, BT.709/601 YUV with tags).
+
+        Touches no writer state, so it may run on another thread than write_frame() (the pipeline's convert
+        stage overlaps it with encoding).
+        """
         import av
 
         rgb = even_pad(rgb, self.even_w, self.even_h)
@@ -234,6 +239,15 @@ class VideoWriter:
                                    dst_color_range=self.colour["color_range"],
                                    dst_color_primaries=self.colour["color_primaries"],
                                    dst_color_trc=self.colour["color_trc"])
+        return frame
+
+    def write(self, rgb: np.ndarray, pts: int, time_base: Fraction, duration: int | None = None) -> None:
+        self.write_frame(self.prepare(rgb), pts, time_base, duration)
+
+    def write_frame(self, frame, pts: int, time_base: Fraction, duration: int | None = None) -> None:
+        """Encode a prepare()d frame at the source timestamp, mux its packets, then the audio due by now."""
+        import av
+
         frame.pts = pts
         frame.time_base = time_base
         try:
