@@ -26,11 +26,25 @@ from . import postprocess
 from .backend import Backend
 
 MIN_SIDE = 8  # = styleengine.train.network.MIN_SIDE (not imported: that module needs torch)
-# CPU/torch backends have no profile limit, but the 32-channel full-size activations of a huge image exhaust
-# memory:
-# refuse above ~8K UHD (33 Mpx) with a clear message instead of swapping the machine to death.
+# GPU backends without a profile limit (ORT CUDA, torch CUDA) refuse above ~8K UHD (33 Mpx) up front; CPU
+# backends check the estimated memory instead (ACTIVATION_COPIES), so a big photo fails clearly, not by swapping.
 DEFAULT_MAX_PIXELS = 7680 * 4320
 DEFAULT_MAX_BATCH = 8
+# Peak CPU memory of one forward pass, in full-resolution first-layer activations (FP32): padded input, conv
+# output and normalized copy alive together, plus allocator slack. Used to refuse images that would swap.
+ACTIVATION_COPIES = 4
+
+
+def available_memory() -> int | None:
+    """MemAvailable in bytes (Linux), else None (no check)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class Stylizer:
@@ -82,17 +96,32 @@ class Stylizer:
         if h == 0 or w == 0:
             raise StyleEngineError(f"image has zero size ({w}x{h})")
         min_h, min_w, max_h, max_w = self._limits()
-        if (max_h and h > max_h) or (max_w and w > max_w) or (not max_h and h * w > DEFAULT_MAX_PIXELS):
+        on_cpu = str(self._be().device or "cpu") == "cpu"
+        if (max_h and h > max_h) or (max_w and w > max_w) or (not max_h and not on_cpu and h * w > DEFAULT_MAX_PIXELS):
             limit = f"{max_w}x{max_h}" if max_h else f"{DEFAULT_MAX_PIXELS // 1_000_000} megapixels"
             raise StyleEngineError(f"image {w}x{h} is larger than the {self._be().name} backend handles ({limit}); "
                                    f"use --max-size to downscale it")
+        if not max_h and on_cpu:
+            widths = (self.bundle.manifest.get("arch") or {}).get("widths") or [32]
+            need = n * h * w * int(widths[0]) * 4 * ACTIVATION_COPIES
+            avail = available_memory()
+            if avail and need > avail:
+                raise StyleEngineError(f"image {w}x{h} needs about {need / 2**30:.1f} GiB of memory for the network, "
+                                       f"{avail / 2**30:.1f} GiB are available; use --max-size to downscale it")
         ph, pw = max(0, min_h - h), max(0, min_w - w)
         if ph or pw:
             # Edge-pad tiny images up to the minimum the network's reflection pads allow, crop back after.
             batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
         fn = getattr(self._be(), "max_batch_size", None)
         step = min(self.max_batch, (fn() if callable(fn) else None) or self.max_batch)
-        outs = [self._be().infer(np.ascontiguousarray(batch[i:i + step])) for i in range(0, n, step)]
+        try:
+            outs = [self._be().infer(np.ascontiguousarray(batch[i:i + step])) for i in range(0, n, step)]
+        except MemoryError:
+            raise StyleEngineError(f"out of memory stylizing {w}x{h}; use --max-size to downscale") from None
+        except Exception as exc:  # CUDA OOM from torch/ORT/TensorRT arrives as their own RuntimeError types
+            if "out of memory" not in str(exc).lower() and "OutOfMemory" not in type(exc).__name__:
+                raise
+            raise StyleEngineError(f"GPU out of memory stylizing {w}x{h}; use --max-size to downscale") from None
         out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         return out[:, :h, :w] if (ph or pw) else out
 

@@ -73,8 +73,24 @@ def test_oversize_image_names_max_size(st, monkeypatch):
     import styleengine.engine.stylizer as mod
 
     monkeypatch.setattr(mod, "DEFAULT_MAX_PIXELS", 1000)
+    monkeypatch.setattr(st.backend, "device", "cuda:0")  # GPU backends: a pixel cap
     with pytest.raises(StyleEngineError, match="--max-size"):
         st(_img(40, 30))
+    monkeypatch.setattr(st.backend, "device", "cpu")
+    st(_img(40, 30))  # the CPU checks memory instead of pixels
+
+    def oom(batch):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(st.backend, "infer", oom)
+    with pytest.raises(StyleEngineError, match="GPU out of memory.*--max-size"):
+        st(_img(40, 30))
+    monkeypatch.undo()
+    monkeypatch.setattr(mod, "DEFAULT_MAX_PIXELS", 10**9)
+    monkeypatch.setattr(mod, "available_memory", lambda: 40 * 30 * 4 * 4 * 2)  # bytes for ~2 channels only
+    with pytest.raises(StyleEngineError, match="GiB of memory.*--max-size"):
+        st(_img(40, 30))
+    assert st(_img(10, 10)).shape == (10, 10, 3)
 
 
 def test_bad_input_types_and_closed_stylizer(tiny_bundle):
