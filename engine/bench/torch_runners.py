@@ -133,7 +133,10 @@ class TorchRunner:
         return self._stages
 
     def close(self) -> None:
-        self._graph = None
+        # Drop every device buffer before emptying the cache, so the next runner starts from a clean pool.
+        self._graph = self._graph_out = self._dev_in = self._host_in = self._host_out = None
+        self.fn = None
         self.model = None
+        self._shape = None
         if self.cuda:
             self.torch.cuda.empty_cache()
