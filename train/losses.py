@@ -1,0 +1,94 @@
+"""Perceptual losses (Johnson et al. 2016): feature reconstruction (content), Gram style loss, total variation,
+and the optional temporal-stability regularizer (compound regularization, Wang et al. 2020)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices (N, C, C) normalized by C*H*W, always in float32 (fp16 sums overflow)."""
+    n, c, h, w = features.shape
+    f = features.float().reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(y_feat: torch.Tensor, x_feat: torch.Tensor, *, relative: bool = False) -> torch.Tensor:
+    """MSE between feature maps; `relative` divides each image's error by its target's mean square
+    (scale-free across nets; per image, so a batch split across processes gives the same loss)."""
+    y_feat, x_feat = y_feat.float(), x_feat.float()
+    if not relative:
+        return F.mse_loss(y_feat, x_feat)
+    err = (y_feat - x_feat).pow(2).flatten(1).mean(1)
+    return (err / x_feat.pow(2).flatten(1).mean(1).clamp_min(1e-8)).mean()
+
+
+def style_norms(style_grams: dict[str, torch.Tensor], mode: str) -> dict[str, float]:
+    """Per-layer divisors: 1 for the paper's Gram MSE, or the style Gram's mean square for "relative"."""
+    if mode == "gram-mse":
+        return {k: 1.0 for k in style_grams}
+    if mode == "relative":
+        return {k: float(g.pow(2).mean().clamp_min(1e-12)) for k, g in style_grams.items()}
+    raise ValueError(f"unknown style normalization {mode!r}")
+
+
+def style_loss(y_feats: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
+               norms: dict[str, float], layer_weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Sum over layers of MSE(Gram(y), Gram(style)) / norm. style_grams are (1, C, C), broadcast over the batch."""
+    total = torch.zeros((), device=next(iter(style_grams.values())).device)
+    for name, target in style_grams.items():
+        g = gram(y_feats[name])
+        w = 1.0 if layer_weights is None else layer_weights.get(name, 1.0)
+        total = total + w * F.mse_loss(g, target.expand_as(g)) / norms[name]
+    return total
+
+
+def tv_loss(y: torch.Tensor) -> torch.Tensor:
+    """Total variation of a 0-255 image, as the mean squared neighbour difference on the 0-1 scale."""
+    y = y.float() / 255.0
+    dx = y[..., :, 1:] - y[..., :, :-1]
+    dy = y[..., 1:, :] - y[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+# ------------------------------------------------------------------------ temporal stability (issue 7)
+
+def random_smooth_warp(n: int, h: int, w: int, *, generator: torch.Generator, device: torch.device | str,
+                       max_shift: float = 0.02, max_angle_deg: float = 1.0, max_zoom: float = 0.02,
+                       flow_px: float = 1.5, grid: int = 4) -> torch.Tensor:
+    """Sampling grids (N, H, W, 2) for F.grid_sample: a small random similarity transform plus a smooth
+    random flow (a coarse grid of offsets, bicubically upsampled), imitating camera and object motion."""
+    g = generator
+    ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(max_angle_deg)
+    zoom = 1 + (torch.rand(n, generator=g) * 2 - 1) * max_zoom
+    shift = (torch.rand(n, 2, generator=g) * 2 - 1) * max_shift * 2  # normalized coords span 2
+    cos, sin = torch.cos(ang) / zoom, torch.sin(ang) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    base = F.affine_grid(theta, [n, 3, h, w], align_corners=False)
+    coarse = (torch.rand(n, 2, grid, grid, generator=g) * 2 - 1)
+    flow = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+    flow = flow * torch.tensor([2 * flow_px / w, 2 * flow_px / h])  # pixels -> normalized coords
+    return (base + flow).to(device)
+
+
+def warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def stability_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator,
+                   noise_std: float = 2.0) -> torch.Tensor:
+    """Compound regularization: L1 between warp(f(x)) and f(warp(x) + noise), on the 0-1 scale.
+
+    `y` is f(x) from the main step (reused, so only one extra forward pass). Borders, where the warp samples
+    outside the frame, are cropped so padding never counts as instability.
+    """
+    n, _, h, w = x.shape
+    grid = random_smooth_warp(n, h, w, generator=generator, device=x.device)
+    noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * noise_std
+    y_warped_input = model(warp(x, grid) + noise)
+    target = warp(y, grid)
+    m = max(2, int(0.04 * min(h, w)))
+    return (y_warped_input.float() - target.float())[..., m:h - m, m:w - m].abs().mean() / 255.0
