@@ -7,7 +7,8 @@
 2. Latency per frame, uint8 NHWC in -> uint8 NHWC out on both sides (the same graph: cast, transpose, network,
    clamp, round), batch 1: eager torch (inference_mode, default threads) vs ONNX Runtime CPUExecutionProvider on
    the exported FP32 model (default threads). The two are interleaved rep by rep so machine load hits both alike;
-   medians are reported with their ratio.
+   medians of wall time and of process CPU time (all threads; less sensitive to other load on a shared machine)
+   are reported with their ratios.
 Result: benchmarks/results/export_time.json (+ environment block). Speed does not depend on the weights, so
 without --checkpoint a random-weight network of --preset is used.
 """
@@ -88,15 +89,22 @@ def main(argv=None) -> int:
 
             a, b = run_torch(), run_ort()  # warm-up (also a parity spot check on this size)
             diff = int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+            c_torch, c_ort = [], []
             for _ in range(args.reps):
-                t_torch.append(timed(run_torch)[1])
-                t_ort.append(timed(run_ort)[1])
+                for fn, wall, cpu in ((run_torch, t_torch, c_torch), (run_ort, t_ort, c_ort)):
+                    c0 = time.process_time()
+                    wall.append(timed(fn)[1])
+                    cpu.append(time.process_time() - c0)  # CPU seconds of all our threads: robust to machine load
             row = {"size": [h, w], "reps": args.reps, "torch_eager_ms": round(statistics.median(t_torch) * 1e3, 1),
-                   "onnxruntime_cpu_ms": round(statistics.median(t_ort) * 1e3, 1), "max_abs_diff_uint8": diff}
+                   "onnxruntime_cpu_ms": round(statistics.median(t_ort) * 1e3, 1),
+                   "torch_eager_cpu_time_ms": round(statistics.median(c_torch) * 1e3, 1),
+                   "onnxruntime_cpu_time_ms": round(statistics.median(c_ort) * 1e3, 1), "max_abs_diff_uint8": diff}
             row["ort_speedup_vs_torch"] = round(row["torch_eager_ms"] / row["onnxruntime_cpu_ms"], 3)
+            row["ort_cpu_time_ratio_vs_torch"] = round(row["torch_eager_cpu_time_ms"] / row["onnxruntime_cpu_time_ms"], 3)
             latency.append(row)
-            print(f"{h}x{w}: torch {row['torch_eager_ms']} ms, ORT {row['onnxruntime_cpu_ms']} ms, "
-                  f"ORT/torch speedup x{row['ort_speedup_vs_torch']} (max diff {diff})")
+            print(f"{h}x{w}: torch {row['torch_eager_ms']} ms, ORT {row['onnxruntime_cpu_ms']} ms wall, "
+                  f"ORT/torch speedup x{row['ort_speedup_vs_torch']} (CPU time x{row['ort_cpu_time_ratio_vs_torch']}) "
+                  f"(max diff {diff})")
 
     result = {"model": {"checkpoint": str(args.checkpoint) if args.checkpoint else None, "preset": ckpt.arch.preset,
                         "random_weights": not args.checkpoint},
