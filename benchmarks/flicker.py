@@ -119,6 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="*", default=sorted(glob.glob("/work/shared/data/video/*.mp4")))
     ap.add_argument("--styles", default="starry_night,great_wave")
+    ap.add_argument("--extra", nargs="*", default=[], help="more styles (checkpoints) to measure, e.g. an A/B pair")
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--max-size", type=int, default=640)
     ap.add_argument("--backend", default="auto")
@@ -129,7 +130,7 @@ def main() -> None:
     blends = tuple(float(b) for b in args.blends.split(","))
     reports = []
     for clip in args.clips:
-        for style in args.styles.split(","):
+        for style in args.styles.split(",") + list(args.extra):
             rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, blends=blends,
                                    max_size=args.max_size, verbose=False)
             print(rep.table(), file=sys.stderr, flush=True)

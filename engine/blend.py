@@ -197,3 +197,56 @@ def blend_checkpoint(parts: Sequence[StylePart], output: str | os.PathLike | Non
     half = all(v.dtype == torch.float16 for c in ckpts for v in c.state_dict.values() if v.is_floating_point())
     return save_model(target, model, style=style, train_config={"blend_of": style["blend"]},
                       loss_net=ckpts[0].loss_net, half=half)
+
+
+def resolve_blend(style: str, mode: str = "auto") -> str:
+    """What to hand to resolve_style for `style`: unchanged for a single style; for a multi-style spec whose
+    parts interpolate (mode "weights"/"auto" and same architecture) the path of the blended checkpoint.
+    Raises a one-line error when the spec needs output blending (use BlendedStylizer)."""
+    if not is_multi_style(style):
+        return style
+    parts = parse_style_spec(style)
+    plan = plan_blend(parts, mode)
+    if plan == "single":
+        return parts[0].style
+    if plan == "outputs":
+        raise StyleEngineError(f"--style {style!r}: these styles cannot be weight-blended (different architectures "
+                               f"or no checkpoint); use output blending (BlendedStylizer)")
+    return str(blend_checkpoint(parts))
+
+
+class BlendedStylizer:
+    """Output blending: one Stylizer per part, outputs averaged with the weights. Same array API as Stylizer."""
+
+    def __init__(self, style: str, backend: str = "auto", *, strength: float = 1.0, **options: Any):
+        from .stylizer import Stylizer
+
+        self.parts = parse_style_spec(style)
+        self.stylizers = []
+        try:
+            for p in self.parts:
+                # --strength is linear, so applying it per part equals applying it to the blend.
+                self.stylizers.append(Stylizer(p.style, backend, strength=strength, **options))
+        except BaseException:
+            self.close()
+            raise
+
+    def stylize_batch(self, frames: np.ndarray) -> np.ndarray:
+        return blend_outputs([s.stylize_batch(frames) for s in self.stylizers], [p.weight for p in self.parts])
+
+    def stylize_array(self, rgb: np.ndarray) -> np.ndarray:
+        return self.stylize_batch(rgb[None])[0]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.stylize_batch(image) if image.ndim == 4 else self.stylize_array(image)
+
+    def close(self) -> None:
+        for s in self.stylizers:
+            s.close()
+        self.stylizers = []
+
+    def __enter__(self) -> "BlendedStylizer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -45,6 +45,20 @@ PAINTINGS: dict[str, dict[str, str]] = {
 REPRODUCTION_SOURCE = "photographic reproduction from github.com/jcjohnson/fast-neural-style (images/styles)"
 
 
+SAMPLES = {"photo": "chelsea.jpg", "clip": "bunny_2s.mp4"}
+
+
+def sample_path(kind: str = "photo") -> Path:
+    """A bundled sample to try styles on with zero set-up: "photo" (a cat, CC0) or "clip" (2 s of Big Buck Bunny)."""
+    try:
+        p = STYLES_DIR.parent / "samples" / SAMPLES[kind]
+    except KeyError:
+        raise StyleEngineError(f"unknown sample {kind!r}; choose one of: {', '.join(SAMPLES)}") from None
+    if not p.is_file():
+        raise StyleEngineError(f"bundled sample missing from the installation: {p}")
+    return p
+
+
 def style_image_path(painting: str, styles_dir: Path | None = None) -> Path | None:
     """The bundled 512-px reproduction of a built-in's painting (reference for the style distance)."""
     p = Path(styles_dir or STYLES_DIR) / "images" / f"{painting}.jpg"
@@ -136,4 +150,5 @@ def write_index(entries: dict[str, dict[str, Any]], styles_dir: Path | None = No
     target = styles_dir / INDEX_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps({"format": INDEX_FORMAT, "styles": dict(sorted(entries.items()))}, indent=2) + "\n")
+        tmp.chmod(0o644)  # mkstemp makes it 0600; it is package data
     return target

@@ -103,11 +103,28 @@ def read_frames(video: str | os.PathLike, frames: int, max_size: int | None) -> 
 
 
 def style_image_for(style: str) -> Path | None:
-    """The bundled reference image of a built-in style (for the style distance), else None."""
-    from .builtin_styles import get_builtin, style_image_path
+    """The bundled reference image for the style distance: a built-in's painting, or for a checkpoint/bundle
+    trained on one of those paintings (its metadata names the style image file), that painting. Else None."""
+    from .builtin_styles import PAINTINGS, get_builtin, style_image_path
 
     b = get_builtin(style)
-    return style_image_path(b.painting) if b else None
+    if b:
+        return style_image_path(b.painting)
+    meta: dict = {}
+    path = Path(style)
+    try:
+        if path.is_dir():
+            from .bundle import load_bundle
+
+            meta = load_bundle(path).manifest.get("style") or {}
+        elif path.is_file():
+            from styleengine.train.checkpoint import load_checkpoint
+
+            meta = load_checkpoint(path).style
+    except (StyleEngineError, ImportError):
+        return None
+    stem = Path(str(meta.get("image") or "")).stem
+    return style_image_path(stem) if stem in PAINTINGS else None
 
 
 def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.ndarray], *,

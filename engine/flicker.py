@@ -7,9 +7,9 @@ Warping error of a video V (frames in [0, 1]) given the *input* video's optical 
 F_t is the backward flow of the input (I_t(x) ~= I_{t-1}(x + F_t(x))) and M_t its forward-backward
 consistency mask (opticalflow.consistent_mask, Lai's thresholds); the sum runs over pixels and channels
 (N counts masked elements). If no pixel is reliable the whole frame is used, as in Lai's code.
-Lai et al. use FlowNet2; here it is OpenCV DIS (`medium`, on frames downscaled by `flow_scale`) so it runs
-on a CPU. The --temporal stabilizer uses DIS `ultrafast` at 1/4 scale: a different flow than the meter's,
-but both are DIS, so treat the stabilized numbers as favourable to it.
+Lai et al. use FlowNet2; here it is OpenCV's Farneback flow at the frames' full resolution, so it runs on
+a CPU. The --temporal stabilizer uses a different estimator (DIS) on smaller frames, so the metric does not
+simply reward agreeing with the stabilizer's own flow (measuring with the stabilizer's flow would).
 
 Low flicker alone is not quality (a blurred copy of the input has the lowest), so it is always reported
 with `StyleDistance`: the Gram-matrix distance of the outputs to the style image in the loss network.
@@ -24,8 +24,8 @@ import numpy as np
 
 from . import opticalflow as of
 
-METER_FLOW_PRESET = "medium"
-METER_FLOW_SCALE = 0.5
+METER_FLOW_PRESET = "farneback"
+METER_FLOW_SCALE = 1.0
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 from styleengine.errors import StyleEngineError
 
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+METHODS = DIS_PRESETS + ("farneback",)
 
 
 def _cv2():
@@ -34,15 +35,31 @@ def _cv2():
     return cv2
 
 
+class _Farneback:
+    """Gunnar Farneback's dense flow with the same calc(I0, I1) -> flow (I0(x) ~= I1(x+flow)) interface as DIS."""
+
+    def calc(self, i0: np.ndarray, i1: np.ndarray, init) -> np.ndarray:
+        return _cv2().calcOpticalFlowFarneback(i0, i1, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+
+
 def make_dis(preset: str = "ultrafast"):
-    """A DIS optical-flow estimator (OpenCV). One per stream: it keeps scratch buffers."""
+    """A dense optical-flow estimator: OpenCV DIS at `preset`, or "farneback". One per stream (scratch buffers)."""
     cv2 = _cv2()
+    if preset == "farneback":
+        return _Farneback()
     try:
         code = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
     except KeyError:
-        raise StyleEngineError(f"unknown optical-flow preset {preset!r}; choose one of: {', '.join(DIS_PRESETS)}") from None
+        raise StyleEngineError(f"unknown optical-flow preset {preset!r}; choose one of: {', '.join(METHODS)}") from None
     return cv2.DISOpticalFlow_create(code)
+
+
+def scale_for(width: int, height: int, max_side: int | None) -> float:
+    """The factor that brings the long side down to max_side (1.0 when already smaller or None)."""
+    if not max_side or max(width, height) <= max_side:
+        return 1.0
+    return max_side / max(width, height)
 
 
 def small_gray(frame: np.ndarray, scale: float) -> np.ndarray:

@@ -10,9 +10,14 @@ from .common import handle_errors, print_json
 def register(app: typer.Typer) -> None:
     @app.command("styles")
     @handle_errors
-    def styles(json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    def styles(json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+               sample: str = typer.Option(None, "--sample", help="Print the path of a bundled sample to try: photo | clip.")) -> None:
         """List the built-in styles: use a name anywhere a STYLE is taken (e.g. --style starry_night)."""
-        from styleengine.engine.builtin_styles import list_builtins
+        from styleengine.engine.builtin_styles import list_builtins, sample_path
+
+        if sample:
+            print(sample_path(sample))
+            return
 
         found = list_builtins()
         if json:

@@ -49,3 +49,16 @@ def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):
     assert all(v["warp_error"] is not None and v["style_distance"] > 0 for v in doc["variants"])
     bad = CliRunner().invoke(app, ["eval", "flicker", "nope.mp4", "--style", str(tiny_bundle)])
     assert bad.exit_code == 2 and "video not found" in bad.output
+
+
+def test_style_reference_is_found_for_builtins_and_checkpoints_of_shipped_paintings(tmp_path):
+    pytest.importorskip("torch")
+    from styleengine.engine.evaluate import style_image_for
+    from styleengine.train.checkpoint import save_model
+    from tests.conftest import make_tiny_model
+
+    assert style_image_for("starry_night").name == "starry_night.jpg"
+    mine = save_model(tmp_path / "mine.pt", make_tiny_model(), style={"name": "x", "image": "great_wave.jpg"})
+    other = save_model(tmp_path / "other.pt", make_tiny_model(), style={"name": "y", "image": "my_painting.jpg"})
+    assert style_image_for(str(mine)).name == "great_wave.jpg"
+    assert style_image_for(str(other)) is None and style_image_for("no_such_thing") is None

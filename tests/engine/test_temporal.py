@@ -78,7 +78,7 @@ def test_stylized_frame_of_another_size_uses_rescaled_flow():
     assert np.abs(out[-1].astype(float) - small[-1])[4:-4, 4:-4].mean() < 3.0
 
 
-@pytest.mark.parametrize("kw", [{"blend": 1.0}, {"blend": -0.1}, {"flow_scale": 0}, {"flow_preset": "slow"}])
+@pytest.mark.parametrize("kw", [{"blend": 1.0}, {"blend": -0.1}, {"flow_size": 8}, {"flow_preset": "slow"}])
 def test_bad_config_is_a_one_line_error(kw):
     with pytest.raises(StyleEngineError):
         TemporalConfig(**kw)
