@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from styleengine.engine.bench import run_bench
-from styleengine.engine.bench.report import to_markdown
+from styleengine.engine.bench.report import readable, to_markdown
 from styleengine.fsutil import atomic_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     with atomic_path(RESULTS / f"{stem}.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        readable(tmp)
     md = [f"# Engine grid on {args.device}", "",
           f"Measured peak: {peak['what']}, {peak['threads']} threads: **{peak['tflops']:.3f} TFLOP/s** wall-clock"
           + (f", **{peak['tflops_per_cpu_second']:.3f} TFLOP per CPU-second**" if peak.get("tflops_per_cpu_second") else "")
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     md += [to_markdown(r) for r in reports]
     with atomic_path(RESULTS / f"{stem}.md") as tmp:
         tmp.write_text("\n".join(md))
+        readable(tmp)
 
     print(f"{'preset':<8} {'backend':<14} {'prec':<5} {'size':<8} {'b':>2} {'p50 ms':>9} {'x eager':>8} {'CPU ms':>9} "
           f"{'x eager':>8} {'% peak':>7}   (last three: process CPU time)")

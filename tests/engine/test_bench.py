@@ -322,8 +322,14 @@ def test_report_writers_agree_and_plot(mini_bundle, tmp_path):
     from styleengine.engine.bench import write_outputs
 
     png = tmp_path / "lat.png"
-    write_outputs(report, plot=png)
+    js = tmp_path / "r.json"
+    write_outputs(report, plot=png, json=js)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all((p.stat().st_mode & 0o777) == (0o666 & ~mask) for p in (png, js))  # not mkstemp's 0600
     with pytest.raises(StyleEngineError, match="exists"):
         check_outputs(plot=png)
 
