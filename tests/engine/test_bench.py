@@ -366,3 +366,28 @@ def test_rounds_pool_samples_and_keep_failures(mini_bundle, fake_registry):
     assert "failed in a later round: boom" in merged[0]["reason"]
     with pytest.raises(StyleEngineError, match="--rounds"):
         run_bench(str(mini_bundle), backend="torch", device="cpu", rounds=0)
+
+
+def _cuda_torch() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_torch(), reason="needs torch with CUDA and an NVIDIA GPU")
+def test_grid_on_cuda_reports_gpu_stages_and_parity(mini_bundle):
+    """Not run in the development session (no GPU): the CUDA paths of the baseline, variants and torch backend."""
+    report = run_bench(str(mini_bundle), backend="torch", precision="fp32,fp16", size="64x96", batch="1,2",
+                       device="cuda", warmup=2, iters=5, variant="fp16-cl,cudagraph")
+    ok = [r for r in report.rows if r["status"] == "ok"]
+    assert {(r["backend"], r["variant"]) for r in ok} >= {("baseline", "eager"), ("torch-variant", "fp16-cl"),
+                                                          ("torch-variant", "cudagraph"), ("torch", None)}
+    for r in ok:
+        assert r["gpu_ms_p50"] > 0 and r["compute_ms_p50"] > 0 and r["h2d_ms_p50"] >= 0, r
+        assert r["device_peak_mib"] > 0 and r["device_mem_scope"] == "torch allocator peak"
+        if r["backend"] != "baseline":
+            assert r["mean_abs_diff"] < 2, r  # FP16 paths stay within rounding of eager FP32 on average
