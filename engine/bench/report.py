@@ -94,6 +94,13 @@ MD_COLUMNS = [("backend", "backend"), ("precision", "prec"), ("size", "size"), (
               ("mean_abs_diff", "Δ mean"), ("max_abs_diff", "Δ max")]
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The table's columns: the identifying ones always, the others where some row has a value (no GPU columns
+    in a CPU run)."""
+    return [(k, h) for k, h in MD_COLUMNS if k in ("backend", "precision", "size", "batch", "latency_ms_p50")
+            or any(r.get(k) is not None for r in rows)]
+
+
 def _cell(r: dict[str, Any], key: str) -> str:
     if key == "backend":
         return _name(r)
@@ -106,10 +113,11 @@ def to_markdown(report: BenchReport) -> str:
     if str(report.source.get("weights", "")).startswith("random"):
         out += [f"**Random weights** ({report.source['weights']}): speed only.", ""]
     ok = report.measured()
-    out.append("| " + " | ".join(h for _, h in MD_COLUMNS) + " |")
-    out.append("|" + "---|" * len(MD_COLUMNS))
+    cols = _columns(ok)
+    out.append("| " + " | ".join(h for _, h in cols) + " |")
+    out.append("|" + "---|" * len(cols))
     for r in ok:
-        out.append("| " + " | ".join(_cell(r, k) for k, _ in MD_COLUMNS) + " |")
+        out.append("| " + " | ".join(_cell(r, k) for k, _ in cols) + " |")
     other = [r for r in report.rows if r["status"] != "ok"]
     if other:
         out += ["", "Not measured:", ""]
@@ -131,8 +139,7 @@ def print_table(report: BenchReport, file: Any) -> None:
     if str(report.source.get("weights", "")).startswith("random"):
         title += "  [bold red](RANDOM WEIGHTS: speed only)[/]"
     table = Table(title=title, show_lines=False)
-    cols = [(k, h) for k, h in MD_COLUMNS if any(r.get(k) is not None for r in report.measured()) or k in
-            ("backend", "precision", "size", "batch", "latency_ms_p50")]
+    cols = _columns(report.measured())
     for key, head in cols:
         table.add_column(head, justify="left" if key in ("backend", "precision", "size") else "right", no_wrap=True)
     for r in report.measured():
