@@ -265,9 +265,11 @@ def build_serialized(trt: Any, onnx_path: Path, *, profiles: Sequence[Profile], 
         raise StyleEngineError("at least one optimization profile is needed")
     logger = logger or make_logger(trt)
     build = select_build(trt, refit=refit)
-    import onnx
+    problems = []
+    if importlib.util.find_spec("onnx") is not None:  # the deployment install has no `onnx`: TRT's parser decides
+        import onnx
 
-    problems = preflight(onnx.load(str(onnx_path), load_external_data=False))
+        problems = preflight(onnx.load(str(onnx_path), load_external_data=False))
     if problems:
         raise StyleEngineError(f"{onnx_path.name} is not TensorRT-ready: {problems[0]}"
                                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
@@ -429,14 +431,21 @@ def refit_engine(engine: Any, onnx_path: str | os.PathLike, *, trt: Any = None, 
     if refitter is None:
         raise StyleEngineError("TensorRT could not create a refitter")
     names = list(refitter.get_all_weights())
-    weights = refit_weights(names, onnx_initializers(onnx_path))
     keep = []  # TensorRT reads host memory at refit time: keep the arrays alive until then
-    for name, arr in weights.items():
-        arr = np.ascontiguousarray(arr)
-        keep.append(arr)
-        if not refitter.set_named_weights(name, trt.Weights(arr)):
-            raise StyleEngineError(f"refit: TensorRT rejected weights {name!r} ({arr.dtype}, {arr.shape}): "
-                                   f"{_last_error(logger, 'wrong size or dtype')}")
+    if hasattr(trt, "OnnxParserRefitter") and importlib.util.find_spec("onnx") is None:
+        # No Python onnx here (deployment install): let TensorRT's parser read the weights by initializer name.
+        parser_refitter = trt.OnnxParserRefitter(refitter, logger)
+        if not parser_refitter.refit_from_file(str(onnx_path)):
+            errs = [str(parser_refitter.get_error(i)) for i in range(parser_refitter.num_errors)]
+            raise StyleEngineError(f"refit from {Path(onnx_path).name} failed: {(errs or ['unknown error'])[0].splitlines()[0]}")
+    else:
+        weights = refit_weights(names, onnx_initializers(onnx_path))
+        for name, arr in weights.items():
+            arr = np.ascontiguousarray(arr)
+            keep.append(arr)
+            if not refitter.set_named_weights(name, trt.Weights(arr)):
+                raise StyleEngineError(f"refit: TensorRT rejected weights {name!r} ({arr.dtype}, {arr.shape}): "
+                                       f"{_last_error(logger, 'wrong size or dtype')}")
     missing = list(refitter.get_missing_weights())
     if missing:
         raise StyleEngineError(f"refit: {len(missing)} weights still missing (e.g. {missing[0]!r})")
@@ -444,7 +453,7 @@ def refit_engine(engine: Any, onnx_path: str | os.PathLike, *, trt: Any = None, 
         raise StyleEngineError(f"refit failed (engine may be partially refitted; reload it): "
                                f"{_last_error(logger, 'unknown error')}")
     del keep
-    return len(weights)
+    return len(names)
 
 
 def refit_compatible(onnx_a: str | os.PathLike, onnx_b: str | os.PathLike) -> tuple[bool, str]:

@@ -128,6 +128,7 @@ def _evil_torch(src, d):
     return p
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("make,msg", [
     (_truncated, "not a readable checkpoint"), (_text, "not a readable checkpoint"),
     (_unknown_format, "unknown checkpoint format"), (_list, "unknown checkpoint format"),
@@ -205,3 +206,18 @@ def test_export_triton_from_bundle(tiny_bundle, tmp_path):
     assert r.stdout.strip() == str(tmp_path / "repo")
     assert "no TensorRT plan in the bundle" in r.stderr
     assert (tmp_path / "repo" / "tiny_onnx" / "1" / "model.onnx").is_file()
+
+
+def test_train_state_is_saved_as_a_plain_model_file(tiny_checkpoint, tmp_path):
+    from styleengine.export.build import _write_checkpoint
+    from styleengine.train.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
+
+    obj = torch.load(tiny_checkpoint, weights_only=True)
+    obj.update(format=TRAIN_STATE_FORMAT, optimizer={"state": {}, "param_groups": []}, step=7)
+    src = tmp_path / "run.train-state.pt"
+    torch.save(obj, src)
+    ckpt = load_checkpoint(src)
+    _write_checkpoint(ckpt, src, tmp_path / "model.pt")
+    raw = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert raw["format"] == MODEL_FORMAT and "optimizer" not in raw and raw["style"]["name"] == "tiny"
+    assert all(torch.equal(raw["state_dict"][k], v.float()) for k, v in ckpt.state_dict.items())

@@ -374,3 +374,37 @@ def test_build_bundle_with_fake_trt_puts_plans_in_bundle(tiny_checkpoint, tmp_pa
     plan, _ = find_compatible_plan(b.plans_dir, RT, onnx_sha256=b.manifest["onnx"]["fp16"]["sha256"], height=720, width=1280)
     assert plan == res.plans[0]
     assert list((tmp_path / "cache" / "tensorrt").glob("timing-*.cache"))
+
+
+def test_refit_without_python_onnx_uses_tensorrt_parser_refitter(tiny_bundle, monkeypatch):
+    import importlib.util
+
+    trt, calls = fake_trt()
+
+    class OnnxParserRefitter:
+        num_errors = 0
+
+        def __init__(self, refitter, logger):
+            self.refitter = refitter
+
+        def refit_from_file(self, path):
+            calls["refit_file"] = path
+            for n in self.refitter.get_all_weights():
+                self.refitter.set_named_weights(n, trt.Weights(np.zeros(1)))
+            return True
+
+    trt.OnnxParserRefitter = OnnxParserRefitter
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    engine = trt.Runtime(None).deserialize_cuda_engine(b"FAKEPLAN['REFIT']")
+    assert tb.refit_engine(engine, tiny_bundle / "model_fp16.onnx", trt=trt) == 2
+    assert calls["refit_file"] == str(tiny_bundle / "model_fp16.onnx")
+
+
+def test_tensorrt_build_imports_without_torch_or_onnx():
+    import subprocess
+    import sys
+
+    code = ("import sys; import styleengine.export.tensorrt_build, styleengine.export.profiles; "
+            "bad = [m for m in ('torch', 'onnx', 'tensorrt') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
