@@ -21,6 +21,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def default_mode(directory: bool = False) -> int:
+    """The mode a plain open()/mkdir() would give under the current umask (mkstemp/mkdtemp use 0600/0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def _check_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise StyleEngineError(f"output folder does not exist: {path.parent}")
@@ -42,6 +49,8 @@ def atomic_path(target: str | os.PathLike, *, overwrite: bool = True, suffix: st
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, default_mode())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -61,6 +70,7 @@ def atomic_dir(target: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, default_mode(directory=True))
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
