@@ -24,6 +24,8 @@ from styleengine.engine.plan_sidecar import read_sidecar
 from styleengine.errors import StyleEngineError
 from styleengine.fsutil import atomic_dir
 
+from .profiles import DEFAULT_PROFILE, Profile
+
 MARKER = "# written by styleengine"
 CONFIG = "config.pbtxt"
 
@@ -56,9 +58,23 @@ def _instances_block(instances: int, kind: str) -> str:
     return f"instance_group [\n  {{\n    count: {int(instances)}\n    kind: {kind}\n  }}\n]\n"
 
 
+def _ort_trt_shape(b: int, h: int, w: int) -> str:
+    return f"{INPUT_NAME}:{b}x{h}x{w}x3"  # ONNX Runtime TensorRT EP profile syntax "name:d0xd1..."
+
+
 def onnx_config(name: str, *, max_batch_size: int = 8, instances: int = 1, precision: str = "fp16",
-                workspace_mib: int = 4096, queue_delay_us: int = 500, warmup_hw: tuple[int, int] | None = (720, 1280)) -> str:
-    """config.pbtxt for the ONNX model on the onnxruntime backend with the TensorRT accelerator."""
+                workspace_mib: int = 4096, queue_delay_us: int = 500, warmup_hw: tuple[int, int] | None = (720, 1280),
+                profile: Profile = DEFAULT_PROFILE) -> str:
+    """config.pbtxt for the ONNX model on the onnxruntime backend with the TensorRT accelerator.
+
+    An explicit TensorRT profile (batch 1..max_batch_size, the default 360p-1080p range) keeps ONNX Runtime from
+    rebuilding its engine whenever a request has a new image size; parameter names are those the Triton
+    onnxruntime backend accepts (it rejects unknown ones).
+    """
+    (_, h0, w0), (_, h1, w1), (_, h2, w2) = profile.min, profile.opt, profile.max
+    shapes = (f'        parameters {{ key: "trt_profile_min_shapes" value: "{_ort_trt_shape(1, h0, w0)}" }}\n'
+              f'        parameters {{ key: "trt_profile_opt_shapes" value: "{_ort_trt_shape(1, h1, w1)}" }}\n'
+              f'        parameters {{ key: "trt_profile_max_shapes" value: "{_ort_trt_shape(int(max_batch_size), h2, w2)}" }}\n')
     text = (f'{MARKER}\nname: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {int(max_batch_size)}\n'
             + _io_block() + _batching_block(max_batch_size, queue_delay_us) + _instances_block(instances, "KIND_GPU")
             + "optimization {\n  execution_accelerators {\n    gpu_execution_accelerator: [\n      {\n"
@@ -66,6 +82,8 @@ def onnx_config(name: str, *, max_batch_size: int = 8, instances: int = 1, preci
               f'        parameters {{ key: "precision_mode" value: "{"FP16" if precision == "fp16" else "FP32"}" }}\n'
               f'        parameters {{ key: "max_workspace_size_bytes" value: "{int(workspace_mib) << 20}" }}\n'
               '        parameters { key: "trt_engine_cache_enable" value: "1" }\n'
+              '        parameters { key: "trt_timing_cache_enable" value: "1" }\n'
+              + shapes +
               "      }\n    ]\n  }\n}\n")
     if warmup_hw:
         # ORT builds its TensorRT engine lazily: warm up so the first user request is not the slow one.

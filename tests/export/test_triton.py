@@ -53,6 +53,8 @@ def test_onnx_model_config(tiny_bundle, tmp_path):
     assert ig.count == 2 and ig.kind == mc.ModelInstanceGroup.KIND_GPU
     (acc,) = cfg.optimization.execution_accelerators.gpu_execution_accelerator
     assert acc.name == "tensorrt" and acc.parameters["precision_mode"] == "FP16"
+    assert acc.parameters["trt_profile_min_shapes"] == "input:1x64x64x3"
+    assert acc.parameters["trt_profile_max_shapes"] == "input:4x1920x1920x3"  # batch up to max_batch_size
     assert list(cfg.model_warmup[0].inputs["input"].dims) == [720, 1280, 3]
 
 
