@@ -84,9 +84,52 @@ def summarize(work: Path) -> tuple[dict, str]:
     return results, "\n".join(md) + "\n"
 
 
+def plot(results: dict, path: Path) -> None:
+    """p50 latency vs megapixels per frame for every measured row of every bench run (matplotlib is in the image)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    series: dict[str, dict[float, tuple[float, str]]] = {}
+    for doc in results["benches"].values():
+        for r in doc.get("rows", []):
+            if r.get("status") != "ok":
+                continue
+            name = r["backend"] + (f"/{r['variant']}" if r.get("variant") else "")
+            key = f"{name} {r['precision']} x{r['batch']}"
+            mp = r["height"] * r["width"] / 1e6
+            # the same cell from two runs (the baseline is in every one): keep the faster median
+            if mp not in series.setdefault(key, {}) or r["latency_ms_p50"] < series[key][mp][0]:
+                series[key][mp] = (r["latency_ms_p50"], r["size"])
+    if not series:
+        return
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    ticks = {}
+    for key, pts in sorted(series.items()):
+        xs = sorted(pts)
+        ax.plot(xs, [pts[x][0] for x in xs], marker="o", label=key)
+        ticks.update({x: pts[x][1] for x in xs})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(list(ticks), [ticks[t] for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("resolution (megapixels per frame)")
+    ax.set_ylabel("p50 latency per batch (ms)")
+    ax.set_title(f"johnson (random weights) on {results['peak'].get('device', 'the GPU')}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> int:
     work, out = Path(sys.argv[1]), Path(sys.argv[2])
     results, md = summarize(work)
+    plot(results, out / "gpu_latency.png")
     (out / "gpu_results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (out / "gpu_summary.md").write_text(md)
     table = [ln for ln in md.splitlines() if ln.startswith("| ") or ln.startswith("Best") or ln.startswith("Streaming")]
