@@ -134,7 +134,15 @@ def parse_device(value: str | None) -> str:
             import shutil
 
             return "cuda" if shutil.which("nvidia-smi") else "cpu"
-    if v == "cpu" or re.fullmatch(r"cuda(:\d+)?", v):
+    if v == "cpu":
+        return v
+    if re.fullmatch(r"cuda(:\d+)?", v):
+        from styleengine.engine.hardware import cuda_device_count
+
+        count = cuda_device_count()  # asks the driver: no torch needed
+        index = int(v.split(":")[1]) if ":" in v else 0
+        if index >= count:
+            raise StyleEngineError(f"--device {value}: no such NVIDIA GPU here ({count} visible to the CUDA driver)")
         return v
     raise StyleEngineError(f"--device: {value!r} is not a device; use auto, cpu, cuda or cuda:N")
 

@@ -159,6 +159,7 @@ def test_precision_defaults_follow_device():
     (["--backend", "nope"], "--backend"),
     (["--iters", "3", "--seconds", "1"], "alternatives"),
     (["--device", "tpu"], "--device"),
+    pytest.param(["--device", "cuda:7"], "no such NVIDIA GPU", id="absent-gpu"),
     (["--variant", "turbo"], "--variant"),
     (["--plot", "-"], "--plot"),
 ])
