@@ -123,17 +123,12 @@ def parse_backends(value: str | Iterable[Any] | None, registry: Iterable[str]) -
 
 
 def parse_device(value: str | None) -> str:
-    """'auto' -> 'cuda' where torch sees a GPU, else 'cpu'; 'cuda:N' keeps its index."""
+    """'auto' -> 'cuda' where the CUDA driver sees a GPU (asked directly: no torch needed), else 'cpu'."""
     v = (value or "auto").strip().lower()
     if v == "auto":
-        try:
-            import torch
+        from styleengine.engine.hardware import cuda_device_count
 
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            import shutil
-
-            return "cuda" if shutil.which("nvidia-smi") else "cpu"
+        return "cuda" if cuda_device_count() else "cpu"
     if v == "cpu":
         return v
     if re.fullmatch(r"cuda(:\d+)?", v):
