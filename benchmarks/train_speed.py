@@ -1,0 +1,138 @@
+"""Training steps/s: styleengine's trainer vs a plain eager fp32 loop, same network, batch, size and loss net.
+
+The plain loop is the pytorch/examples fast_neural_style recipe: fp32, NCHW, loss net features of x and y every
+step, style Grams precomputed, `loss.item()` each step for logging. It gets its batches pre-loaded in memory
+(an advantage); our trainer runs end to end from a photo folder (decoding, crops, logging, checkpoints off).
+Windows of `--window` steps are timed after `--warmup` steps, in `--rounds` alternating rounds (plain, ours,
+plain, ours, ...) so that load drift on a shared machine hits both; medians of all windows are compared.
+
+    python benchmarks/train_speed.py --photos /work/shared/data/content --style /work/shared/data/styles/starry_night.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from styleengine.envinfo import environment
+from styleengine.fsutil import atomic_path
+from styleengine.train.data import load_style_image, make_loader, scan_images
+from styleengine.train.loss_networks import build_loss_net, loss_net_defaults
+from styleengine.train.losses import content_loss, gram, style_loss, style_norms, tv_loss
+from styleengine.train.network import TransformerNet, preset
+from styleengine.train.trainer import train
+
+
+def plain_loop(args, device: torch.device, files) -> list[float]:
+    d = loss_net_defaults(args.loss_net)
+    net, _ = build_loss_net(args.loss_net, random_weights=args.random_loss_net)
+    net = net.to(device)
+    style = load_style_image(args.style, args.style_size).to(device)
+    with torch.no_grad():
+        grams = {k: gram(v) for k, v in net(style, set(d.style_layers)).items()}
+    norms = style_norms(grams, d.style_norm)
+    rel = d.style_norm == "relative"
+    torch.manual_seed(0)
+    model = TransformerNet(preset(args.preset)).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader, _ = make_loader(files, image_size=args.image_size, batch_size=args.batch_size, seed=0, start_step=0,
+                            total_steps=args.warmup + args.windows * args.window)
+    batches = [b.to(device) for b in loader]
+    times, t0 = [], None
+    for i, x in enumerate(batches):
+        if i == args.warmup or (i > args.warmup and (i - args.warmup) % args.window == 0):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            now = time.perf_counter()
+            if t0 is not None:
+                times.append(args.window / (now - t0))
+            t0 = now
+        y = model(x)
+        fy = net(y, set(d.style_layers) | set(d.content_layers))
+        with torch.no_grad():
+            fx = net(x, set(d.content_layers))
+        loss = (d.content_weight * sum(content_loss(fy[k], fx[k], relative=rel) for k in d.content_layers)
+                + d.style_weight * style_loss({k: fy[k] for k in d.style_layers}, grams, norms)
+                + d.tv_weight * tv_loss(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()  # per-step logging, as in pytorch/examples
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    times.append(args.window / (time.perf_counter() - t0))
+    return times
+
+
+def ours(args, device: torch.device) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        r = train(args.style, args.photos, Path(tmp) / "bench.pt", preset=args.preset, loss_net=args.loss_net,
+                  random_loss_net=args.random_loss_net, steps=args.warmup + args.windows * args.window,
+                  batch_size=args.batch_size, image_size=args.image_size, style_size=args.style_size,
+                  checkpoint_every=0, preview_every=0, log_every=args.window, device=str(device), amp=args.amp,
+                  progress=False, result=True, workers=args.workers)
+        log = [json.loads(line) for line in r.log_path.read_text().splitlines()]
+    # Windows that start at or after the warmup.
+    return [e["it_s"] for e in log if e["step"] - args.window >= args.warmup]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", required=True)
+    ap.add_argument("--style", required=True)
+    ap.add_argument("--preset", default="johnson")
+    ap.add_argument("--loss-net", default="vgg16")
+    ap.add_argument("--random-loss-net", action="store_true", default=None,
+                    help="random loss-net weights (same speed; default on for vgg16 where no weights are offline)")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--image-size", type=int, default=None, help="default: 256 on CUDA, 128 on CPU")
+    ap.add_argument("--style-size", type=int, default=256)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--window", type=int, default=5)
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2, help="alternating plain/ours rounds")
+    ap.add_argument("--amp", default="auto")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--output", default="benchmarks/results/train_speed.json")
+    args = ap.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if args.image_size is None:
+        args.image_size = 256 if device.type == "cuda" else 128
+    if args.random_loss_net is None:
+        args.random_loss_net = args.loss_net == "vgg16"
+    files = scan_images(args.photos).files
+    plain, mine = [], []
+    for _ in range(args.rounds):  # alternated, so drifting load on a shared machine hits both alike
+        plain += plain_loop(args, device, files)
+        mine += ours(args, device)
+    result = {
+        "benchmark": "train_speed",
+        "device": str(device),
+        "config": {k: v for k, v in vars(args).items() if k not in ("output",)},
+        "plain_eager_fp32_steps_per_s": {"median": statistics.median(plain), "windows": plain},
+        "styleengine_trainer_steps_per_s": {"median": statistics.median(mine), "windows": mine},
+        "speedup_median": statistics.median(mine) / statistics.median(plain),
+        "note": ("plain loop: pre-loaded batches, fp32 NCHW, .item() every step; ours: end to end from the photo "
+                 "folder with the trainer's device paths (CUDA: AMP + channels_last + fused Adam; CPU: fp32)"),
+        "environment": environment(),
+    }
+    print(json.dumps({k: result[k] for k in ("device", "plain_eager_fp32_steps_per_s",
+                                             "styleengine_trainer_steps_per_s", "speedup_median")}, indent=2))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
