@@ -178,9 +178,12 @@ def test_existing_bundle_needs_overwrite_and_failed_rebuild_keeps_old(tiny_bundl
 def test_export_steps_from_checkpoint(tiny_checkpoint, tmp_path):
     import onnx
 
-    r = run("export", tiny_checkpoint, "--onnx", tmp_path / "m.onnx", "--fp16", tmp_path / "m16.onnx", "--json")
+    r = run("export", tiny_checkpoint, "--onnx", tmp_path / "m.onnx", "--fp16", tmp_path / "m16.onnx",
+            "--triton", tmp_path / "repo", "--name", "tiny", "--json")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
+    assert data["written"]["triton"] == str(tmp_path / "repo")
+    assert (tmp_path / "repo" / "tiny_onnx" / "config.pbtxt").is_file()
     assert data["validation"]["fp32"]["max_abs_diff"] <= 1 and data["validation"]["fp16"]["ok"]
     m32, m16 = onnx.load(str(tmp_path / "m.onnx")), onnx.load(str(tmp_path / "m16.onnx"))
     init16 = {t.name: t.data_type for t in m16.graph.initializer}
