@@ -79,16 +79,9 @@ def _write_checkpoint(ckpt, src: Path | None, dst: Path) -> None:
 
 
 def load_source_checkpoint(path: Path):
-    """load_checkpoint, with the pickle module's stray exception types (a text file raises KeyError from
-    an unknown opcode) turned into the same one-line error."""
     from styleengine.train.checkpoint import load_checkpoint
 
-    try:
-        return load_checkpoint(path)
-    except StyleEngineError:
-        raise
-    except (KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError, MemoryError) as exc:
-        raise StyleEngineError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return load_checkpoint(path)
 
 
 def check_preset(ckpt) -> None:

@@ -78,7 +78,9 @@ def _torch_load(path: Path) -> Any:
                 f"{path}: refused: the file needs arbitrary unpickling (not a plain weights file); nothing in it was run"
             ) from None
         raise StyleEngineError(f"{path}: not a readable checkpoint ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
+            AttributeError, UnicodeDecodeError, MemoryError) as exc:
+        # The pickle machinery raises all of these on non-checkpoint bytes (a text file: KeyError on an opcode).
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StyleEngineError(f"{path}: not a readable checkpoint (truncated or not a torch file: {first[:120]})") from None
 

@@ -60,7 +60,7 @@ def test_refuses_arbitrary_unpickling_without_running_it(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated"])
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated", b"hello\nworld\n"])
 def test_garbage_files_are_one_line_errors(tmp_path, content):
     (tmp_path / "bad.pt").write_bytes(content)
     with pytest.raises(StyleEngineError, match="not a readable checkpoint"):
