@@ -197,7 +197,9 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
         sd = StyleDistance(ref)
     else:
         notes.append("no style image known for this style (pass --style-image): style distance not measured")
-    with Stylizer(style, backend, verbose=verbose) as st:
+    from .blend import resolve_blend
+
+    with Stylizer(resolve_blend(str(style)), backend, verbose=verbose) as st:  # "a:0.5,b:0.5" specs too
         backend_name = st.backend_name
         variants = measure(clip, st.stylize_batch, blends=blends, style_distance=sd.image if sd else None)
     return FlickerReport(video=str(video), style=str(style), frames=len(clip), size=(clip[0].shape[1], clip[0].shape[0]),

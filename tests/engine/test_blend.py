@@ -85,3 +85,23 @@ def test_blend_checkpoint_writes_a_loadable_model_with_provenance(tmp_path, monk
         blend.plan_blend(mixed, "weights")
     # Something without a checkpoint cannot be weight-blended.
     assert blend.plan_blend(blend.parse_style_spec(f"{p1},nonexistent_style")) == "outputs"
+
+
+def test_blended_stylizer_averages_outputs_of_each_style(tiny_bundle, tmp_path):
+    import shutil
+
+    from styleengine.engine.stylizer import Stylizer
+
+    other = tmp_path / "copy.engine"
+    shutil.copytree(tiny_bundle, other)
+    img = np.random.default_rng(0).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
+    with Stylizer(str(tiny_bundle), "onnxruntime", verbose=False) as st:
+        ref = st.stylize_batch(img)
+        half = st.stylize_array(img[0])
+    with blend.BlendedStylizer(f"{tiny_bundle}:0.3,{other}:0.7", "onnxruntime", verbose=False) as bst:
+        out = bst(img)
+        assert np.abs(out.astype(int) - ref).max() <= 1  # same model twice: the blend is that model
+        assert np.abs(bst(img[0]).astype(int) - half).max() <= 1
+    with blend.BlendedStylizer(f"{tiny_bundle},{other}", "onnxruntime", strength=0.0, verbose=False) as bst:
+        assert np.abs(bst(img).astype(int) - img).max() <= 1  # --strength 0 gives the input back
+    assert blend.resolve_blend("starry_night") == "starry_night"

@@ -1,0 +1,107 @@
+"""The shipped built-in styles: listed without torch, self-describing, attributed, runnable on every backend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from styleengine.engine import builtin_styles as bs
+from styleengine.engine.backend import REGISTRY, get_backend
+from styleengine.errors import StyleEngineError
+
+REQUIRED = {"starry_night", "great_wave", "composition_vii", "the_scream"}
+
+
+def test_the_four_paintings_are_shipped_and_attributed():
+    found = {s.name: s for s in bs.list_builtins()}
+    assert REQUIRED <= set(found)
+    for s in found.values():
+        assert s.path.is_file() and s.path.parent == bs.STYLES_DIR
+        assert s.bytes < 4_000_000  # FP16 weights, a few MB at most
+        assert s.artist and s.title and s.year
+        assert "public domain" in s.attribution and s.artist in s.attribution
+        assert s.train_summary["steps"] > 0 and s.train_summary["loss_net"] == "efficientnet-lite0"
+        assert bs.style_image_path(s.painting) is not None  # reference for `eval flicker`'s style distance
+    assert bs.builtin_path("starry_night") == found["starry_night"].path
+    assert bs.builtin_path("no_such_style") is None
+
+
+def test_no_picasso():
+    text = json.dumps([s.to_dict() for s in bs.list_builtins()]).lower()
+    assert "picasso" not in text and not any("picasso" in p for p in bs.PAINTINGS)
+
+
+def test_checkpoints_are_fp16_and_match_the_index():
+    pytest.importorskip("torch")
+    import torch
+
+    from styleengine.train.checkpoint import load_checkpoint
+
+    for s in bs.list_builtins():
+        ck = load_checkpoint(s.path)
+        assert ck.sha256 == s.sha256, f"{s.name}: index.json is stale"
+        assert ck.arch.preset == s.preset
+        assert all(v.dtype == torch.float16 for v in ck.state_dict.values() if v.is_floating_point())
+        assert ck.style["name"] == s.name and ck.style["attribution"] == s.attribution
+        assert ck.train_config["loss_net"].startswith("efficientnet-lite0")
+        assert ck.train_config["steps"] == s.train_summary["steps"]
+
+
+def test_index_errors_are_one_line(tmp_path):
+    (tmp_path / "index.json").write_text("{not json")
+    with pytest.raises(StyleEngineError):
+        bs.list_builtins(tmp_path)
+    assert bs.list_builtins(tmp_path / "missing") == []
+
+
+def test_every_builtin_runs_on_every_available_backend(tmp_path_factory):
+    pytest.importorskip("torch")
+    from styleengine.export.build import build_bundle
+    from styleengine.engine.bundle import load_bundle
+
+    img = np.random.default_rng(0).integers(0, 256, (1, 40, 56, 3), dtype=np.uint8)
+    names = [n for n in REGISTRY if get_backend(n).available()[0]]
+    assert "onnxruntime" in names and "torch" in names
+    for s in bs.list_builtins():
+        # TorchScript exporter, no validation pass: the export path itself is tested in tests/export; this
+        # checks that the shipped weights load and agree across runtimes, at a fraction of the build time.
+        built = build_bundle(s.path, tmp_path_factory.mktemp(s.name) / "b.engine", tensorrt="off",
+                             exporter="torchscript", validate=False)
+        bundle = load_bundle(built.path)
+        outs = {}
+        for name in names:
+            with get_backend(name)(bundle) as be:
+                outs[name] = be.infer(img)
+            assert outs[name].shape == img.shape and outs[name].dtype == np.uint8
+            assert outs[name].std() > 10  # a real picture, not a flat field
+        ref = outs["torch"].astype(np.float32)
+        for name, o in outs.items():  # FP16 weights, FP32/FP16 runtimes: close, not bit-equal
+            assert np.abs(o.astype(np.float32) - ref).mean() < 4.0, name
+
+
+def test_styles_command_lists_them(monkeypatch):
+    from typer.testing import CliRunner
+
+    from styleengine.cli import app
+
+    res = CliRunner().invoke(app, ["styles", "--json"])
+    assert res.exit_code == 0
+    listed = {d["name"]: d for d in json.loads(res.stdout)}
+    assert REQUIRED <= set(listed) and all(d["attribution"] for d in listed.values())
+    res = CliRunner().invoke(app, ["styles"])
+    assert res.exit_code == 0 and "Vincent van Gogh" in res.stdout and "Hokusai" in res.stdout
+
+
+def test_bundled_samples_for_zero_setup_runs():
+    from typer.testing import CliRunner
+
+    from styleengine.cli import app
+
+    photo, clip = bs.sample_path("photo"), bs.sample_path("clip")
+    assert photo.stat().st_size < 100_000 and clip.stat().st_size < 200_000
+    res = CliRunner().invoke(app, ["styles", "--sample", "clip"])
+    assert res.exit_code == 0 and res.stdout.strip() == str(clip)
+    bad = CliRunner().invoke(app, ["styles", "--sample", "nope"])
+    assert bad.exit_code == 2 and "unknown sample" in bad.output
