@@ -71,14 +71,34 @@ def train_one(painting: str, args: argparse.Namespace) -> dict:
                "data": "Kodak24 + scikit-image astronaut/coffee/rocket (27 photos)",
                "init_from": Path(args.init_from).stem if args.init_from else "seed 0"}
     if args.install:
-        dest = STYLES_DIR / f"{name}.pt"
-        shutil.copyfile(out, dest)
-        index_path = STYLES_DIR / "index.json"
-        entries = json.loads(index_path.read_text())["styles"] if index_path.is_file() else {}
-        entries[name] = index_entry(name, painting, dest.name, args.preset, sha256_file(dest), summary)
-        write_index(entries)
-        print(f"[{name}] installed {dest} ({dest.stat().st_size / 1e6:.2f} MB)", flush=True)
+        install(name, painting, out, args.preset, summary)
     return summary
+
+
+def install(name: str, painting: str, src: Path, preset: str, summary: dict) -> None:
+    dest = STYLES_DIR / f"{name}.pt"
+    shutil.copyfile(src, dest)
+    index_path = STYLES_DIR / "index.json"
+    entries = json.loads(index_path.read_text())["styles"] if index_path.is_file() else {}
+    entries[name] = index_entry(name, painting, dest.name, preset, sha256_file(dest), summary)
+    write_index(entries)
+    print(f"[{name}] installed {dest} ({dest.stat().st_size / 1e6:.2f} MB)", flush=True)
+
+
+def install_trained(folder: Path, painting: str, lineage: str) -> None:
+    """Install <folder>/<painting>.pt, a finished run of this script, describing it from its own train_config."""
+    from styleengine.train.checkpoint import load_checkpoint
+
+    src = folder / f"{painting}.pt"
+    c = load_checkpoint(src).train_config
+    summary = {"trainer": "styleengine.train.trainer.train", "preset": c["arch"]["preset"], "steps": c["steps"],
+               "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
+               "loss_net": "efficientnet-lite0", "stability_weight": c["stability_weight"],
+               "style_weight": c["style_weight"], "content_weight": c["content_weight"], "tv_weight": c["tv_weight"],
+               "content_layers": c["content_layers"], "style_layers": c["style_layers"], "lr": c["lr"],
+               "device": "cpu (2 shared cores)",
+               "data": "Kodak24 + scikit-image astronaut/coffee/rocket (27 photos)", "init_from": lineage}
+    install(painting, painting, src, c["arch"]["preset"], summary)
 
 
 def write_init_state(base: Path, style_image: Path, out: Path, args: argparse.Namespace) -> None:
@@ -139,10 +159,16 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true", help="continue this script's earlier run of the style")
     ap.add_argument("--suffix", default="", help="name suffix for experiments (e.g. _stab)")
     ap.add_argument("--no-install", dest="install", action="store_false")
+    ap.add_argument("--install-from", default=None, help="install finished runs from this work folder, no training")
+    ap.add_argument("--lineage", default="", help="with --install-from: where the run started (for the index)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.install_from:
+        for painting in args.styles.split(","):
+            install_trained(Path(args.install_from), painting, args.lineage.replace("{name}", painting))
+        return
     Path(args.work).mkdir(parents=True, exist_ok=True)
     for painting in args.styles.split(","):
         if painting not in PAINTINGS:

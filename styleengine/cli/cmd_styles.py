@@ -28,4 +28,7 @@ def register(app: typer.Typer) -> None:
             return
         for s in found:
             print(f"{s.name:<18} {s.preset:<8} {s.bytes / 1e6:5.2f} MB  {s.artist}, {s.title} ({s.year})")
-            print(f"{'':<18} {s.train_summary.get('steps', '?')} steps; {s.attribution.split('; ', 1)[1]}")
+            t = s.train_summary
+            init = t.get("init_from")
+            origin = f" (fine-tuned from {init})" if init and init != "seed 0" else ""
+            print(f"{'':<18} {t.get('steps', '?')} training steps{origin}; {s.attribution.split('; ', 1)[1]}")
