@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,11 @@ class VGG16Features(nn.Module):
             if i >= last:
                 break
         return out
+
+    @staticmethod
+    def check_tap(name: str) -> None:
+        if name not in _VGG16_TAPS.values():
+            raise ValueError(f"unknown VGG16 tap {name!r} ({', '.join(_VGG16_TAPS.values())})")
 
     def load_torchvision(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -230,6 +236,10 @@ class EfficientNetLite0Features(nn.Module):
                 out[f"block{i}"] = y
         return out
 
+    @staticmethod
+    def check_tap(name: str) -> None:
+        _tap_block(name)
+
     def load_package_weights(self, path: str | os.PathLike | None = None) -> None:
         if path is None:
             try:
@@ -241,7 +251,9 @@ class EfficientNetLite0Features(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise StyleEngineError(f"loss network weights not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the package's legacy file (pickle protocol 4) loads fine
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
         # The file also holds the classifier head (_conv_head, _bn1, _fc) that style losses never use.
         state = {k: v for k, v in state.items() if k.startswith(("_conv_stem", "_bn0", "_blocks"))}
         try:

@@ -31,7 +31,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +260,8 @@ def train(
                                        seed=seed)
         for name in content_layers + style_layers:  # validate taps up front: one-line error
             try:
-                net(torch.zeros(1, 3, 64, 64), {name})
-            except (ValueError, KeyError):
+                net.check_tap(name)
+            except ValueError:
                 raise StyleEngineError(f"unknown layer {name!r} for loss network {loss_net}") from None
         net = net.to(dev)
         if use_cl:

@@ -9,6 +9,7 @@ from styleengine.train.checkpoint import load_checkpoint
 from styleengine.train.trainer import train
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_with_gloo_match_one_process_with_the_global_batch(tmp_path, assets):
     pytest.importorskip("torch.distributed")
     if not torch.distributed.is_gloo_available():

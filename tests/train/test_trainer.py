@@ -77,6 +77,7 @@ def test_stop_and_resume_equals_uninterrupted_run(tmp_path, photos, style):
     assert [e["step"] for e in _log(done.log_path)] == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_reaches_the_same_step_count_and_result(tmp_path, photos, style):
     # The CLI under a real SIGKILL: checkpoints every 2 steps, killed mid-run, resumed.
     args = [sys.executable, "-c", "from styleengine.cli import main; main()", "train", str(style), str(photos), "--preset", "fast",
