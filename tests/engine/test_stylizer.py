@@ -113,14 +113,15 @@ def test_auto_backend_picks_the_cpu_path_and_says_so(tiny_bundle, capsys):
 
 def test_candidates_order_with_and_without_gpu(monkeypatch):
     monkeypatch.setattr(select, "cuda_device_count", lambda: 0)
-    assert [c[0] for c in select.candidates()] == ["onnxruntime", "torch"]
+    assert [(n, k.get("precision")) for n, k in select.candidates()] == [
+        ("onnxruntime", "int8"), ("onnxruntime", "fp32"), ("torch", "fp32")]
     assert select.candidates(precision="int8") == [("onnxruntime", {"provider": "cpu", "precision": "int8"})]
     monkeypatch.setattr(select, "cuda_device_count", lambda: 1)
     cands = select.candidates()
     assert [(n, k.get("provider")) for n, k in cands] == [
         ("tensorrt", None), ("onnxruntime", "tensorrt"), ("onnxruntime", "cuda"), ("torch", None),
-        ("onnxruntime", "cpu"), ("torch", None)]
-    assert cands[3][1]["device"] == "cuda" and cands[5][1]["device"] == "cpu"
+        ("onnxruntime", "cpu"), ("onnxruntime", "cpu"), ("torch", None)]
+    assert cands[3][1]["device"] == "cuda" and cands[6][1]["device"] == "cpu"
     assert [c[0] for c in select.candidates("torch", device="cpu")] == ["torch"]
     with pytest.raises(StyleEngineError, match="unknown backend"):
         select.candidates("cuda")
