@@ -118,15 +118,21 @@ def main() -> None:
         "benchmark": "train_speed",
         "device": str(device),
         "config": {k: v for k, v in vars(args).items() if k not in ("output",)},
-        "plain_eager_fp32_steps_per_s": {"median": statistics.median(plain), "windows": plain},
-        "styleengine_trainer_steps_per_s": {"median": statistics.median(mine), "windows": mine},
+        "plain_eager_fp32_steps_per_s": {"median": statistics.median(plain), "best": max(plain),
+                                         "windows": plain},
+        "styleengine_trainer_steps_per_s": {"median": statistics.median(mine), "best": max(mine),
+                                            "windows": mine},
         "speedup_median": statistics.median(mine) / statistics.median(plain),
+        # Load from other processes only ever slows a window down, so the best window is the least noisy
+        # estimate of what each loop can do on a shared machine.
+        "speedup_best": max(mine) / max(plain),
         "note": ("plain loop: pre-loaded batches, fp32 NCHW, .item() every step; ours: end to end from the photo "
                  "folder with the trainer's device paths (CUDA: AMP + channels_last + fused Adam; CPU: fp32)"),
         "environment": environment(),
     }
     print(json.dumps({k: result[k] for k in ("device", "plain_eager_fp32_steps_per_s",
-                                             "styleengine_trainer_steps_per_s", "speedup_median")}, indent=2))
+                                             "styleengine_trainer_steps_per_s", "speedup_median",
+                                             "speedup_best")}, indent=2))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
