@@ -80,7 +80,7 @@ def test_stop_and_resume_equals_uninterrupted_run(tmp_path, photos, style):
 @pytest.mark.slow
 def test_kill_9_then_resume_reaches_the_same_step_count_and_result(tmp_path, photos, style):
     # The CLI under a real SIGKILL: checkpoints every 2 steps, killed mid-run, resumed.
-    args = [sys.executable, "-c", "from styleengine.cli import main; main()", "train", str(style), str(photos), "--preset", "fast",
+    args = [sys.executable, "-m", "styleengine", "train", str(style), str(photos), "--preset", "fast",
             "--loss-net", "efficientnet-lite0", "--image-size", "32", "--style-size", "48", "--batch-size", "1",
             "--steps", "16",
             "--checkpoint-every", "2", "--preview-every", "0", "--seed", "3"]
