@@ -24,7 +24,7 @@ import numpy as np
 
 from styleengine.errors import StyleEngineError
 
-DEFAULT_BLENDS = (0.5, 0.7, 0.85)
+DEFAULT_BLENDS = (0.3, 0.5, 0.7)
 DEFAULT_FRAMES = 48
 DEFAULT_MAX_SIZE = 640
 STYLE_SAMPLES = 8  # frames used for the style distance (evenly spread)
@@ -60,8 +60,8 @@ class FlickerReport:
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "style": self.style, "frames": self.frames, "size": list(self.size),
                 "backend": self.backend, "style_image": self.style_image, "seconds": round(self.seconds, 2),
-                "metric": "warping error, Lai et al. 2018 (masked MSE, RGB in [0,1]); flow: OpenCV DIS medium "
-                          "at 1/2 scale with forward-backward occlusion check",
+                "metric": "warping error, Lai et al. 2018 (masked MSE, RGB in [0,1]); flow of the input: OpenCV "
+                          "Farneback at full resolution, forward-backward occlusion mask",
                 "style_metric": "Gram distance to the style image in efficientnet-lite0 (relative, lower = closer)",
                 "variants": [v.to_dict() for v in self.variants], "notes": self.notes}
 

@@ -76,11 +76,12 @@ def small_gray(frame: np.ndarray, scale: float) -> np.ndarray:
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: out(x) = image(x + flow(x)), bilinear, edges replicated. flow is (H, W, 2) float32."""
+    """Backward warp: out(x) = image(x + flow(x)), bilinear, edges replicated. flow: (H, W, 2) float32."""
     cv2 = _cv2()
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:

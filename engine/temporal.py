@@ -5,7 +5,7 @@ For frame t with input I_t and per-frame stylization S_t:
     flow   = DIS(grey(I_t) -> grey(I_{t-1})) on frames downscaled to `flow_size` long side (backward map)
     W      = warp(O_{t-1}, flow)                     previous *output* moved onto frame t
     M      = forward-backward consistent AND |grey(I_t) - warp(grey(I_{t-1}))| small   (0..1, soft edges)
-    O_t    = S_t + blend * M * (W - S_t)
+    O_t    = S_t + blend * M * (W - S_t)           (blend 0.5 by default)
 
 so static and well-tracked regions keep their brush strokes from frame to frame, while occluded,
 disoccluded or badly tracked pixels fall back to the fresh stylization. On a scene cut (the flow cannot
@@ -32,12 +32,16 @@ from .video.filters import FrameFilter, FrameMeta
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    blend: float = 0.7  # weight of the warped previous output where the flow is reliable (0 = off)
+    # Weight of the warped previous output where the flow is reliable (0 = off). Measured on the shared clips
+    # (benchmarks/results/flicker.md): 0.5 cuts the warping error to 0.3-0.4x of per-frame; higher values cut
+    # more but average strokes away (style distance +80% at 0.7 on Big Buck Bunny).
+    blend: float = 0.5
     # Flow runs on input frames downscaled so the long side is at most this. Flow quality decides whether
     # blending helps at all: misaligned warps smear strokes (more flicker and blur, measured), and DIS
     # ultrafast at 1/4 scale was measurably worse than no blending on the sample clip (benchmarks/flicker.py).
     flow_size: int = 480
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium (speed vs alignment)
+    recursive: bool = True  # blend with the previous *output* (stronger) or the previous stylized frame
     photometric_threshold: float = 0.08  # per-pixel |grey diff| (0-1) after warping above which a pixel is untrusted
     cut_residual: float = 0.08  # mean flow-compensated grey change (0-1) that counts as a scene cut
     cut_min_reliable: float = 0.05  # fewer reliable pixels than this fraction also counts as a cut (motion
@@ -127,7 +131,8 @@ class TemporalStabilizer(FrameFilter):
         if motion is None:  # called without analyze() (not through the pipeline)
             motion = self.analyze(source, meta)
         self.counters.frames += 1
-        prev_out, self._prev_out = self._prev_out, stylized
+        prev_out = self._prev_out
+        self._prev_out = stylized
         if motion.field is None or prev_out is None or prev_out.shape != stylized.shape:
             return stylized
         if motion.cut:
@@ -140,7 +145,8 @@ class TemporalStabilizer(FrameFilter):
         s = stylized.astype(np.float32)
         out = s + (self.config.blend * mask)[..., None] * (warped - s)
         out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-        self._prev_out = out
+        if self.config.recursive:
+            self._prev_out = out
         return out
 
     # ---------------------------------------------------------------- direct use
@@ -154,3 +160,4 @@ class TemporalStabilizer(FrameFilter):
         if len(frames) != len(stylized):
             raise StyleEngineError(f"temporal: {len(frames)} input frames but {len(stylized)} stylized frames")
         return np.stack([self.process(f, s) for f, s in zip(frames, stylized)]) if len(frames) else stylized
+

@@ -22,7 +22,7 @@ def flicker(
     style: str = typer.Option(..., "--style", "-s", help="Bundle folder, .pt/.pth checkpoint, or built-in style name."),
     frames: int = typer.Option(48, "--frames", help="Measure the first N frames."),
     backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | onnxruntime | torch."),
-    blends: Optional[List[float]] = typer.Option(None, "--blend", help="Temporal blend values to test (repeat; default 0.5 0.7 0.85)."),
+    blends: Optional[List[float]] = typer.Option(None, "--blend", help="Temporal blend values to test (repeat; default 0.3 0.5 0.7)."),
     max_size: Optional[int] = typer.Option(640, "--max-size", help="Downscale frames so the long side is at most this (0 = native)."),
     style_image: Optional[str] = typer.Option(None, "--style-image", help="Style image for the style distance (built-ins: bundled)."),
     json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),

@@ -98,3 +98,12 @@ def test_temporal_in_the_streaming_pipeline_keeps_frame_count_and_timestamps(tmp
     assert out["times"] == pytest.approx(times, abs=1e-3)
     assert stab.counters.frames == 10
     assert res.stats["filters"]["TemporalStabilizer"]["frames"] == 10
+
+
+def test_non_recursive_mode_blends_with_the_previous_stylized_frame_only():
+    still = [translated_clip(1)[0]] * 3  # static scene: flow ~0, every pixel reliable
+    styl = _flickery(still, seed=9)
+    stab = TemporalStabilizer(TemporalConfig(blend=0.5, recursive=False))
+    out = [stab(f, s) for f, s in zip(still, styl)]
+    expect = 0.5 * styl[2].astype(float) + 0.5 * styl[1]
+    assert np.abs(out[2] - expect)[8:-8, 8:-8].mean() < 1.5
