@@ -172,7 +172,6 @@ class TinyTorchBackend(Backend):
 
         from tests.conftest import make_tiny_model
 
-        torch.set_num_threads(1)
         self.model = make_tiny_model()
         self.loaded = True
         return self
