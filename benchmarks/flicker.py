@@ -62,13 +62,13 @@ def stabilizer_cost(clip: str, frames: int) -> dict:
             "total_cpu_ms": round(ms(ca) + ms(cp), 2), "max_fps_one_core": round(1000 / (ms(ca) + ms(cp)), 1)}
 
 
-def pipeline_fps(style: str, backend: str, runs: int) -> dict:
+def pipeline_fps(style: str, backend: str, runs: int, precision: str | None = None) -> dict:
     """stylize_video on the sample clip, temporal off/on alternated `runs` times; medians."""
     from styleengine.engine.select import open_backend
     from styleengine.engine.styles import resolve_style
     from styleengine.engine.video.pipeline import stylize_video
 
-    be = open_backend(resolve_style(style), backend, log=lambda m: None)
+    be = open_backend(resolve_style(style), backend, precision=precision, log=lambda m: None)
     res = {"off": [], "on": []}
     frames = None
     try:
@@ -84,7 +84,8 @@ def pipeline_fps(style: str, backend: str, runs: int) -> dict:
     finally:
         be.close()
     off, on = statistics.median(res["off"]), statistics.median(res["on"])
-    return {"clip": SAMPLE_CLIP.name, "style": style, "backend": be.name, "frames": frames, "runs": runs,
+    return {"clip": SAMPLE_CLIP.name, "style": style, "backend": f"{be.name} {be.precision or ''}".strip(),
+            "frames": frames, "runs": runs,
             "fps_off": round(frames / off, 2), "fps_on": round(frames / on, 2),
             "fps_ratio_on_off": round(off / on, 3)}
 
@@ -128,6 +129,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--max-size", type=int, default=640)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", default="fp32", help="fp32: the models' own flicker, not INT8 rounding noise")
     ap.add_argument("--fps-runs", type=int, default=1)
     ap.add_argument("--blends", default=",".join(str(b) for b in DEFAULT_BLENDS))
     ap.add_argument("--output", default=str(RESULTS / "flicker"))
@@ -136,7 +138,7 @@ def main() -> None:
     reports = []
     for clip in args.clips:
         for style in args.styles.split(",") + list(args.extra):
-            rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, blends=blends,
+            rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, precision=args.precision, blends=blends,
                                    max_size=args.max_size, verbose=False)
             print(rep.table(), file=sys.stderr, flush=True)
             reports.append(rep.to_dict())
@@ -144,7 +146,8 @@ def main() -> None:
 
     cv2.setNumThreads(1)  # so thread CPU time is the whole cost of the stabilizer
     costs = [stabilizer_cost(c, 24) for c in args.clips]
-    pipe = pipeline_fps(args.styles.split(",")[0], args.backend, args.fps_runs) if args.fps_runs else None
+    pipe = (pipeline_fps(args.styles.split(",")[0], args.backend, args.fps_runs, args.precision)
+            if args.fps_runs else None)
     doc = {"benchmark": "flicker", "frames": args.frames, "max_size": args.max_size,
            "metric": reports[0]["metric"] if reports else None,
            "style_metric": reports[0]["style_metric"] if reports else None,

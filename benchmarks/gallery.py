@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gallery.py [--blend starry_night:0.5,great_wave:0.5]
 
 Writes benchmarks/results/images/gallery_<style>.jpg (one per built-in, through the public Stylizer API with
-the default backend: the same path as `styleengine stylize --style <name>`), gallery_blend.jpg (a weight
+ONNX Runtime FP32: the same path as `styleengine stylize --style <name> --precision fp32`), gallery_blend.jpg (a weight
 blend, engine/blend.py) and gallery_grid.jpg (photo + every style, small). Total kept well under 1 MB.
 """
 
@@ -34,18 +34,19 @@ def save(img: np.ndarray, name: str, quality: int = 82) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--blend", default="starry_night:0.5,great_wave:0.5")
-    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--precision", default="fp32", help="the models' own output (the CPU default is INT8)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     photo = np.asarray(Image.open(SAMPLE).convert("RGB"))
     tiles = [("photo", photo)]
     for s in list_builtins():
-        with Stylizer(s.name, args.backend) as st:
+        with Stylizer(s.name, args.backend, precision=args.precision) as st:
             out = st(photo)
         print(save(out, f"gallery_{s.name}.jpg"))
         tiles.append((s.name, out))
     if args.blend:
-        with Stylizer(resolve_blend(args.blend), args.backend) as st:
+        with Stylizer(resolve_blend(args.blend), args.backend, precision=args.precision) as st:
             out = st(photo)
         print(save(out, "gallery_blend.jpg"))
         tiles.append(("blend", out))

@@ -174,6 +174,7 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
 
 
 def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFAULT_FRAMES, backend: str = "auto",
+                     precision: str | None = None,
                      blends: Sequence[float] = DEFAULT_BLENDS, max_size: int | None = DEFAULT_MAX_SIZE,
                      style_image: str | os.PathLike | None = None, verbose: bool = True) -> FlickerReport:
     """Measure flicker of `style` on the first `frames` frames of `video`; see the module doc."""
@@ -199,8 +200,9 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
         notes.append("no style image known for this style (pass --style-image): style distance not measured")
     from .blend import resolve_blend
 
-    with Stylizer(resolve_blend(str(style)), backend, verbose=verbose) as st:  # "a:0.5,b:0.5" specs too
-        backend_name = st.backend_name
+    with Stylizer(resolve_blend(str(style)), backend, precision=precision, verbose=verbose) as st:  # "a:0.5,b" too
+        d = st.describe()
+        backend_name = f"{d.get('backend')} {d.get('precision') or ''}".strip()
         variants = measure(clip, st.stylize_batch, blends=blends, style_distance=sd.image if sd else None)
     return FlickerReport(video=str(video), style=str(style), frames=len(clip), size=(clip[0].shape[1], clip[0].shape[0]),
                          backend=backend_name, variants=variants, style_image=str(ref) if ref else None,

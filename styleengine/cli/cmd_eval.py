@@ -22,6 +22,7 @@ def flicker(
     style: str = typer.Option(..., "--style", "-s", help="Bundle folder, .pt/.pth checkpoint, or built-in style name."),
     frames: int = typer.Option(48, "--frames", help="Measure the first N frames."),
     backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | onnxruntime | torch."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | fp16 | int8 (default: the backend's)."),
     blends: Optional[List[float]] = typer.Option(None, "--blend", help="Temporal blend values to test (repeat; default 0.3 0.5 0.7)."),
     max_size: Optional[int] = typer.Option(640, "--max-size", help="Downscale frames so the long side is at most this (0 = native)."),
     style_image: Optional[str] = typer.Option(None, "--style-image", help="Style image for the style distance (built-ins: bundled)."),
@@ -30,7 +31,7 @@ def flicker(
     """Warping error (Lai et al. 2018) of the input (floor), per-frame stylization and --temporal variants."""
     from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker
 
-    report = evaluate_flicker(video, style, frames=frames, backend=backend, blends=tuple(blends or DEFAULT_BLENDS),
+    report = evaluate_flicker(video, style, frames=frames, backend=backend, precision=precision, blends=tuple(blends or DEFAULT_BLENDS),
                               max_size=max_size or None, style_image=style_image)
     if json:
         print_json(report.to_dict())

@@ -1,0 +1,88 @@
+"""Does the trainer's stability regularizer pay off? Flicker and style distance of two checkpoints trained from the
+same weights for the same steps, one with `stability_weight` and one without (the control).
+
+    .venv/bin/python benchmarks/stability_ab.py CONTROL.pt STABILIZED.pt --painting starry_night
+
+The checkpoints run in torch FP32 on the first `--frames` frames of each shared clip (long side 640); per-frame
+and --temporal (blend 0.5) rows, as in benchmarks/flicker.py. Writes benchmarks/results/stability_ab.json/.md.
+How the pair recorded there was made (scripts/train_builtins.py, fast preset, 128-px crops, batch 4, lr 5e-3):
+both start from the same starry_night network and train 300 steps with the trainer's efficientnet-lite0
+defaults; the stabilized one adds --stability-weight 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+from pathlib import Path
+
+import numpy as np
+
+from styleengine.engine.builtin_styles import style_image_path
+from styleengine.engine.evaluate import measure, read_frames
+from styleengine.engine.flicker import StyleDistance
+from styleengine.envinfo import environment
+from styleengine.fsutil import atomic_path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def torch_stylizer(path: str):
+    import torch
+
+    from styleengine.train.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path)
+    model = ck.build_model()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = model(torch.from_numpy(batch).permute(0, 3, 1, 2).float()).clamp(0, 255).round().byte()
+        return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+    return run, ck.train_config
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("control")
+    ap.add_argument("stabilized")
+    ap.add_argument("--painting", default="starry_night")
+    ap.add_argument("--clips", nargs="*", default=sorted(glob.glob("/work/shared/data/video/*.mp4")))
+    ap.add_argument("--frames", type=int, default=48)
+    args = ap.parse_args()
+    sd = StyleDistance(style_image_path(args.painting))
+    models = {"control": torch_stylizer(args.control), "stabilized": torch_stylizer(args.stabilized)}
+    rows = []
+    for clip in args.clips:
+        frames, _ = read_frames(clip, args.frames, 640)
+        for arm, (run, cfg) in models.items():
+            for r in measure(frames, run, blends=(0.5,), style_distance=sd.image):
+                if r.name == "input":
+                    continue
+                rows.append({"clip": Path(clip).name, "arm": arm, "stability_weight": cfg.get("stability_weight"),
+                             "steps": cfg.get("steps"), **r.to_dict()})
+    # Relative to the control's per-frame row of the same clip.
+    for row in rows:
+        base = next(b for b in rows if b["clip"] == row["clip"] and b["arm"] == "control" and b["variant"] == "per-frame")
+        row["warp_vs_control"] = round(row["warp_error"] / base["warp_error"], 3)
+        row["style_vs_control"] = round(row["style_distance"] / base["style_distance"] - 1, 3)
+    doc = {"benchmark": "stability_ab", "control": args.control, "stabilized": args.stabilized,
+           "painting": args.painting, "frames": args.frames, "rows": rows, "environment": environment()}
+    lines = ["# Stability regularizer A/B (same init, same steps)", "",
+             "| clip | arm | variant | warp error | x control per-frame | style distance | vs control |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['clip']} | {r['arm']} (w={r['stability_weight']}) | {r['variant']} | {r['warp_error']:.6f} | "
+                     f"{r['warp_vs_control']:.2f} | {r['style_distance']:.4f} | {r['style_vs_control']:+.1%} |")
+    out = RESULTS / "stability_ab"
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
