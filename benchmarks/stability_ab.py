@@ -5,7 +5,7 @@ same weights for the same steps, one with `stability_weight` and one without (th
 
 The checkpoints run in torch FP32 on the first `--frames` frames of each shared clip (long side 640); per-frame
 and --temporal (blend 0.5) rows, as in benchmarks/flicker.py. Writes benchmarks/results/stability_ab.json/.md.
-How the pair recorded there was made (scripts/train_builtins.py, fast preset, 128-px crops, batch 4, lr 5e-3):
+How the pair recorded there was made (benchmarks/train_builtins.py, fast preset, 128-px crops, batch 4, lr 5e-3):
 both start from the same starry_night network and train 300 steps with the trainer's efficientnet-lite0
 defaults; the stabilized one adds --stability-weight 10.
 """

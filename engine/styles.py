@@ -70,12 +70,19 @@ def bundle_for_checkpoint(checkpoint: str | os.PathLike, *, verbose: bool = True
 
 
 def resolve_style(style: "str | os.PathLike | Bundle", *, verbose: bool = True) -> Bundle:
-    """Bundle folder, .pt/.pth checkpoint, or built-in name -> Bundle. One-line errors for anything else."""
+    """Bundle folder, .pt/.pth checkpoint, built-in name, or a weight blend 'a:0.6,b:0.4' of same-architecture
+    styles -> Bundle. One-line errors for anything else (styles that only blend by output need BlendedStylizer)."""
     if isinstance(style, Bundle):
         return style
     text = os.fspath(style)
     if not text:
         raise StyleEngineError("empty --style")
+    if not Path(text).expanduser().exists():
+        from .blend import is_multi_style, resolve_blend
+
+        if is_multi_style(text):
+            # 'a:0.5,b:0.5' of one architecture -> one weight-interpolated checkpoint (cached), single-style speed
+            text = resolve_blend(text)
     path = Path(text).expanduser()
     if path.is_dir():
         if is_bundle(path):

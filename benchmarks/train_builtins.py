@@ -1,6 +1,6 @@
 """Train the built-in styles with styleengine's own trainer and install them into the package.
 
-    nice -n 5 .venv/bin/python scripts/train_builtins.py --work /tmp/builtin_train [--styles starry_night,...]
+    nice -n 5 .venv/bin/python benchmarks/train_builtins.py --work /tmp/builtin_train [--styles starry_night,...]
         [--preset fast] [--minutes 9] [--image-size 160] [--style-size 320] [--stability-weight 0]
 
 Each style trains for a wall-clock budget (the CPU here is shared), in resumable chunks of `--chunk` steps
