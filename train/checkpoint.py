@@ -81,8 +81,10 @@ def _torch_load(path: Path) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError, MemoryError) as exc:
         # The pickle machinery raises all of these on non-checkpoint bytes (a text file: KeyError on an opcode).
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StyleEngineError(f"{path}: not a readable checkpoint (truncated or not a torch file: {first[:120]})") from None
+        # Only the reader's own messages (RuntimeError/OSError...) say something; a bare KeyError '105' does not.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        detail = f": {first[:120]}" if first and isinstance(exc, (RuntimeError, OSError, ValueError)) else ""
+        raise StyleEngineError(f"{path}: not a readable checkpoint (truncated or not a torch file{detail})") from None
 
 
 def _infer_examples_arch(state: dict[str, torch.Tensor]) -> ArchConfig:
