@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
         codec: Optional[str] = typer.Option(None, "--codec", help="Video: output codec (default: auto)."),
         stats: Optional[str] = typer.Option(None, "--stats", help="Video: write per-stage timing stats JSON here (- = stdout)."),
         temporal: bool = typer.Option(False, "--temporal", help="Video: optical-flow temporal stabilization (less flicker)."),
+        temporal_blend: Optional[float] = typer.Option(
+            None, "--temporal-blend", help="Video: weight of the warped previous frame, 0-1 (default 0.5; higher = "
+            "steadier but softer strokes). Implies --temporal."),
     ) -> None:
         """Stylize images (and videos) with a style; per-file errors, exit code 2 if any file failed."""
         from styleengine.engine.stylize_images import stylize as run
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
         results = run(inputs, output, style, backend=backend, device=device, precision=precision,
                       max_size=max_size, strength=strength, preserve_color=preserve_color, overwrite=overwrite,
                       video_options={"crf": crf, "preset": preset, "codec": codec, "stats": stats,
-                                     "temporal": temporal or None},
+                                     "temporal": _temporal(temporal, temporal_blend)},
                       on_result=None if json or output == "-" else _print_line)
         if json:
             print_json([r.to_dict() for r in results])
@@ -46,6 +49,17 @@ def register(app: typer.Typer) -> None:
         if failed:
             err(f"{failed} of {len(results)} file(s) failed")
             raise typer.Exit(2)
+
+
+def _temporal(temporal: bool, blend: Optional[float]):
+    """None (off), True (default stabilizer) or a per-stream factory with the asked blend (validated now)."""
+    if blend is None:
+        return temporal or None
+    from functools import partial
+
+    from styleengine.engine.temporal import TemporalConfig, TemporalStabilizer
+
+    return partial(TemporalStabilizer, TemporalConfig(blend=blend))
 
 
 def _print_line(res) -> None:

@@ -146,3 +146,19 @@ def test_plan_jobs_output_shapes(tmp_path):
         stylize_images.plan_jobs([str(a), str(b)], str(a))
     dup = stylize_images.plan_jobs([str(a), str(tmp_path / "." / "a.png")], str(tmp_path / "x"))
     assert dup[1].error and "earlier input" in dup[1].error
+
+
+def test_temporal_blend_option_reaches_the_stabilizer(runner, tiny_bundle, tmp_path):
+    pytest.importorskip("cv2")
+    from .video.helpers import make_video
+
+    src = tmp_path / "clip.mp4"
+    make_video(src, n=6, w=48, h=36, audio=None)
+    stats = tmp_path / "stats.json"
+    r = invoke(runner, [src, "-o", tmp_path / "out.mp4", "--style", tiny_bundle, "--backend", "onnxruntime",
+                        "--precision", "fp32", "--temporal-blend", "0.3", "--stats", stats])
+    assert r.exit_code == 0, r.stderr
+    assert '"blend": 0.3' in stats.read_text().replace("0.30", "0.3")
+    r = invoke(runner, [src, "-o", tmp_path / "out2.mp4", "--style", tiny_bundle, "--temporal-blend", "1.5"])
+    assert r.exit_code == 2 and "temporal blend must be in [0, 1)" in r.stderr
+    assert not (tmp_path / "out2.mp4").exists()
