@@ -150,5 +150,4 @@ def write_index(entries: dict[str, dict[str, Any]], styles_dir: Path | None = No
     target = styles_dir / INDEX_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps({"format": INDEX_FORMAT, "styles": dict(sorted(entries.items()))}, indent=2) + "\n")
-        tmp.chmod(0o644)  # mkstemp makes it 0600; it is package data
     return target

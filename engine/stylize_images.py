@@ -247,12 +247,6 @@ def _strip(msg: str, path: Any) -> str:
     return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _read_input(job: Job, stdin: BinaryIO | None):
     from .images import load_image
 
@@ -287,7 +281,6 @@ def _do_image(st, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) ->
             print(f"note: {dst}: JPEG has no alpha channel; transparency dropped", file=sys.stderr, flush=True)
         with atomic_path(dst, overwrite=overwrite, suffix=dst.suffix) as tmp:
             save_image(tmp, out.rgb, alpha=out.alpha, icc_profile=out.icc_profile, exif=out.exif, format=fmt)
-            tmp.chmod(0o666 & ~_umask())  # temp files are created 0600; the result gets the usual mode
         dst_name = str(dst)
     name = "<stdin>" if job.src == STDIO else str(job.src)
     return FileResult(name, dst_name, True, "image", width=w, height=h, backend=st.backend_name)

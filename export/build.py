@@ -15,7 +15,7 @@ from typing import Any
 
 from styleengine.engine.bundle import CHECKPOINT, MANIFEST, ONNX_FILES, PLANS_DIR, is_bundle
 from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_dir, sha256_file
+from styleengine.fsutil import atomic_dir, default_mode, sha256_file
 
 from .profiles import Profile, parse_shapes
 
@@ -33,12 +33,11 @@ class BuildResult:
 
 
 def apply_umask(path: Path) -> None:
-    """Temp files/folders are created private (0600/0700); give the finished artifact the user's usual modes."""
-    mask = os.umask(0)
-    os.umask(mask)
+    """Temp files/folders are created private (0600/0700); give the finished artifact, and every file inside
+    it, the user's usual modes."""
     paths = [path] + (sorted(path.rglob("*")) if path.is_dir() else [])
     for p in paths:
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+        p.chmod(default_mode(directory=p.is_dir()))
 
 
 def default_output(checkpoint: str | os.PathLike) -> Path:

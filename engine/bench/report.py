@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -196,16 +195,8 @@ def plot(report: BenchReport, path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
-        readable(tmp)
     plt.close(fig)
     return path
-
-
-def readable(tmp: Path) -> None:
-    """atomic_path's temp file is created 0600 (mkstemp); give the result the mode a plain open() would (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
 
 
 def write_text(path: str | Path, text: str, *, overwrite: bool) -> None:
@@ -218,4 +209,3 @@ def write_text(path: str | Path, text: str, *, overwrite: bool) -> None:
         return
     with atomic_path(Path(path), overwrite=overwrite) as tmp:
         tmp.write_text(text)
-        readable(tmp)

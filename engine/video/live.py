@@ -27,7 +27,7 @@ from styleengine.errors import StyleEngineError
 from styleengine.fsutil import atomic_path
 
 from .filters import FrameMeta, StreamInfo, resolve_filters
-from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals, public_mode, scaled_size
+from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals, scaled_size
 from .probe import describe, open_input, video_stream
 from .queues import EOF, Aborted, ByteQueue, LatestSlot
 from .reader import SourceFrame, VideoReader
@@ -217,7 +217,6 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
             cap_thread.wait_quietly(5.0)
             if rec is not None:
                 rec.finish()
-                public_mode(tmp)
                 if rec.error is not None:
                     raise _as_error(rec.error)
                 if rec.writer is None:

@@ -402,7 +402,6 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
                                 batch_size=batch_size or default_batch(backend), queue_mib=queue_mib,
                                 stats=run_stats)
             pipe.run(progress)
-            public_mode(tmp)
             written = pipe.writer.frames if pipe.writer else 0
             if pipe.finalize_error is not None:
                 raise _wrap("finalize", pipe.finalize_error, written)
@@ -446,14 +445,6 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
         outcome.result = result  # type: ignore[attr-defined]
         raise outcome
     return result
-
-
-def public_mode(path: str | os.PathLike) -> None:
-    """mkstemp creates 0600 files; give the output the mode a normal file write would (0666 & ~umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o666 & ~mask)
 
 
 def _describe(backend: Any) -> dict[str, Any]:

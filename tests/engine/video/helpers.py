@@ -168,8 +168,6 @@ class TinyTorchBackend(Backend):
         return True, ""
 
     def load(self):
-        import torch
-
         from tests.conftest import make_tiny_model
 
         self.model = make_tiny_model()
