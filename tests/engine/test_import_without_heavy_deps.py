@@ -26,6 +26,18 @@ def run(code: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`styleengine ARGS...` in a subprocess where the heavy packages cannot be imported."""
+    return run(f"""
+        sys.argv = ["styleengine", *{list(args)!r}]
+        from styleengine.cli import main
+        try:
+            main()
+        except SystemExit as e:
+            assert e.code in (0, None), e.code
+    """)
+
+
 def test_engine_and_registry_import_without_heavy_packages():
     r = run("""
         import styleengine.engine
@@ -50,24 +62,10 @@ def test_engine_and_registry_import_without_heavy_packages():
 
 
 def test_cli_help_without_heavy_packages():
-    r = run("""
-        sys.argv = ["styleengine", "--help"]
-        from styleengine.cli import main
-        try:
-            main()
-        except SystemExit as e:
-            assert e.code in (0, None), e.code
-    """)
+    r = run_cli("--help")
     assert r.returncode == 0, r.stderr
     assert "stylize" in r.stdout
-    r = run("""
-        sys.argv = ["styleengine", "stylize", "--help"]
-        from styleengine.cli import main
-        try:
-            main()
-        except SystemExit as e:
-            assert e.code in (0, None), e.code
-    """)
+    r = run_cli("stylize", "--help")
     assert r.returncode == 0, r.stderr
     assert "--preserve-color" in r.stdout and "--max-size" in r.stdout
 

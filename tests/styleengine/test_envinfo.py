@@ -1,17 +1,10 @@
 import json
 
-from ..engine.test_import_without_heavy_deps import run
+from ..engine.test_import_without_heavy_deps import run_cli
 
 
 def test_env_json_works_without_torch_onnxruntime_tensorrt_or_gpu():
-    r = run("""
-        sys.argv = ["styleengine", "env", "--json"]
-        from styleengine.cli import main
-        try:
-            main()
-        except SystemExit as e:
-            assert e.code in (0, None), e.code
-    """)
+    r = run_cli("env", "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["python"] and info["cpu"]["logical_cores"] >= 1
@@ -22,13 +15,6 @@ def test_env_json_works_without_torch_onnxruntime_tensorrt_or_gpu():
 
 
 def test_env_text_lists_backends():
-    r = run("""
-        sys.argv = ["styleengine", "env"]
-        from styleengine.cli import main
-        try:
-            main()
-        except SystemExit as e:
-            assert e.code in (0, None), e.code
-    """)
+    r = run_cli("env")
     assert r.returncode == 0, r.stderr
     assert "Backends:" in r.stdout and "tensorrt" in r.stdout and "CPU:" in r.stdout
