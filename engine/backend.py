@@ -49,6 +49,12 @@ class Backend(ABC):
     def close(self) -> None:
         self.loaded = False
 
+    def _ready(self, batch: np.ndarray) -> np.ndarray:
+        """Every infer() starts here: load on first use, then validate the contract's input."""
+        if not self.loaded:
+            self.load()
+        return check_batch(batch)
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "device": self.device, "precision": self.precision}
 

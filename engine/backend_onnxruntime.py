@@ -23,7 +23,7 @@ import numpy as np
 
 from styleengine.errors import StyleEngineError
 
-from .backend import Backend, check_batch, module_available
+from .backend import Backend, module_available
 from .bundle import INPUT_NAME, OUTPUT_NAME
 from .hardware import cuda_device_count, physical_cores
 
@@ -201,9 +201,7 @@ class OnnxRuntimeBackend(Backend):
 
     # ----------------------------------------------------------------- infer
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        if not self.loaded:
-            self.load()
-        batch = check_batch(batch)
+        batch = self._ready(batch)
         if not self.io_binding:
             return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         return self._run_bound(batch)

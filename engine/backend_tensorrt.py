@@ -24,7 +24,7 @@ import numpy as np
 
 from styleengine.errors import StyleEngineError
 
-from .backend import Backend, check_batch, module_available
+from .backend import Backend, module_available
 from .bundle import INPUT_NAME, OUTPUT_NAME
 from .hardware import cuda_device_count
 
@@ -297,9 +297,7 @@ class TensorRTBackend(Backend):
         return max(hi[0] for _lo, _opt, hi in self._runner.profiles) if self._runner else None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        if not self.loaded:
-            self.load()
-        batch = check_batch(batch)
+        batch = self._ready(batch)
         # Push our context: callers may run us from another thread (video pipelines).
         self._ctx.push()
         try:

@@ -14,7 +14,7 @@ import numpy as np
 
 from styleengine.errors import StyleEngineError
 
-from .backend import Backend, check_batch, module_available
+from .backend import Backend, module_available
 from .hardware import cuda_device_count
 
 # Each captured graph pins its static buffers; bound the number of shapes kept alive.
@@ -116,9 +116,7 @@ class TorchBackend(Backend):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        if not self.loaded:
-            self.load()
-        batch = check_batch(batch)
+        batch = self._ready(batch)
         if not batch.flags.writeable:  # torch.from_numpy wants writable memory
             batch = batch.copy()
         with torch.inference_mode():
