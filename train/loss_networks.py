@@ -43,6 +43,8 @@ class LossNetDefaults:
     # error divided by the style Gram's mean square, so layers of very different magnitude count alike.
     style_norm: str = "gram-mse"
     style_layer_weights: tuple[float, ...] = field(default=())
+    # SWAG softmax temperature for the loss features (losses.swag); 0 = off.
+    swag_temperature: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------- VGG16

@@ -16,6 +16,18 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
+def swag(features: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Activation smoothing (SWAG; Wang, Li, Vasconcelos, CVPR 2021): a softmax over each channel's spatial
+    positions, which raises the entropy of the peaky activations residual networks produce and makes them
+    better Gram features. Scaled by H*W (mean 1 per channel) so Grams of a 256-px crop and a 512-px style image
+    stay comparable. temperature <= 0 switches it off (the features come back unchanged)."""
+    if temperature <= 0:
+        return features
+    n, c, h, w = features.shape
+    x = features.float().reshape(n, c, h * w) / temperature
+    return (torch.softmax(x, dim=2) * (h * w)).reshape(n, c, h, w)
+
+
 def content_loss(y_feat: torch.Tensor, x_feat: torch.Tensor, *, relative: bool = False) -> torch.Tensor:
     """MSE between feature maps; `relative` divides each image's error by its target's mean square
     (scale-free across nets; per image, so a batch split across processes gives the same loss)."""

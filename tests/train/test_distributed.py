@@ -37,12 +37,14 @@ def test_torchrun_two_cpu_processes_with_gloo_match_one_process_with_the_global_
     # outputs: conv biases feeding InstanceNorm have zero true gradient, so Adam moves them by +-lr on float
     # noise in either run, without effect on the output.
     x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0)) * 255
-    with torch.no_grad():
-        a, b = ddp.build_model()(x), ref.build_model()(x)
-    assert (a - b).abs().max() < 0.05, (a - b).abs().max()
-    # ...and the runs really differ from an untrained network (the check has teeth).
     init = load_checkpoint(train(style, photos, tmp_path / "short.pt", preset="fast", loss_net="efficientnet-lite0",
                                  image_size=32, style_size=48, steps=1, checkpoint_every=0, seed=7, batch_size=2,
                                  device="cpu", progress=False))
     with torch.no_grad():
-        assert (init.build_model()(x) - b).abs().max() > 0.5
+        a, b, c = ddp.build_model()(x), ref.build_model()(x), init.build_model()(x)
+    # The runs really differ from a barely trained network (the check has teeth)...
+    trained = (c - b).abs().max()
+    assert trained > 0.5
+    # ...and DDP lands within float noise of one process: Adam turns reduction-order noise on near-zero
+    # gradients into +-lr steps, so the bound is relative to what training itself changed (0.1%).
+    assert (a - b).abs().max() < 1e-3 * trained, ((a - b).abs().max(), trained)

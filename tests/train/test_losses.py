@@ -7,7 +7,8 @@ from styleengine.errors import StyleEngineError
 from styleengine.train import loss_networks
 from styleengine.train.loss_networks import (VGG16_FILE, VGG16_URL, EfficientNetLite0Features, VGG16Features,
                                              build_loss_net)
-from styleengine.train.losses import gram, random_smooth_warp, stability_loss, style_loss, style_norms, tv_loss, warp
+from styleengine.train.losses import (gram, random_smooth_warp, stability_loss, style_loss, style_norms, swag, tv_loss,
+                                      warp)
 
 
 def test_gram_is_normalized_symmetric_and_fp32():
@@ -29,6 +30,29 @@ def test_style_loss_zero_at_target_and_relative_norm_is_scale_free():
     per_layer = [style_loss({k: other[k]}, {k: grams[k]}, rel).item() for k in feats]
     # Relative normalization: a 10% feature error costs the same on a layer 100x larger.
     assert per_layer[0] == pytest.approx(per_layer[1], rel=1e-4)
+
+
+def test_swag_is_a_per_channel_spatial_softmax_with_mean_one_and_a_gradient():
+    f = (torch.rand(2, 3, 5, 7) * 6).requires_grad_(True)
+    s = swag(f, 1.0)
+    assert s.shape == f.shape and (s > 0).all()
+    # mean 1 per channel, whatever the size: Grams of crops and of a larger style image stay comparable
+    assert torch.allclose(s.mean(dim=(2, 3)), torch.ones(2, 3), atol=1e-5)
+    ref = torch.softmax(f.detach().reshape(2, 3, -1), dim=2).reshape(2, 3, 5, 7) * 35
+    assert torch.allclose(s, ref, atol=1e-5)
+    # a lower temperature is peakier; adding a constant to a channel changes nothing (softmax is shift-free)
+    assert swag(f, 0.5).max() > s.max()
+    assert torch.allclose(swag(f + 3.0, 1.0), s, atol=1e-5)
+    s.pow(2).sum().backward()
+    assert f.grad is not None and f.grad.abs().sum() > 0
+
+
+def test_swag_off_returns_the_features_and_the_style_loss_unchanged():
+    f = torch.rand(1, 4, 6, 6)
+    assert swag(f, 0.0) is f and swag(f, -1.0) is f
+    target = {"a": gram(torch.rand(1, 4, 6, 6))}
+    plain = style_loss({"a": f}, target, style_norms(target, "relative"))
+    assert style_loss({"a": swag(f, 0.0)}, target, style_norms(target, "relative")) == plain
 
 
 def test_tv_loss_zero_for_flat_image_and_positive_for_noise():

@@ -114,6 +114,37 @@ def test_stability_regularizer_trains_and_is_recorded(tmp_path, photos, style):
     assert load_checkpoint(r.path).train_config["stability_weight"] == 5.0
 
 
+def test_swag_changes_training_is_recorded_and_old_states_without_it_resume(tmp_path, photos, style):
+    plain = train(style, photos, tmp_path / "p.pt", **_tiny(steps=2))
+    smooth = train(style, photos, tmp_path / "w.pt", **_tiny(steps=2, swag_temperature=1.0))
+    assert load_checkpoint(smooth.path).train_config["swag_temperature"] == 1.0
+    assert load_checkpoint(plain.path).train_config["swag_temperature"] == 0.0
+    assert smooth.final_losses["style"] != plain.final_losses["style"]
+    # A train state written before SWAG existed has no such key: it resumes as "off".
+    part = train(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2))
+    state = torch.load(part.state_path, weights_only=True)
+    del state["train_config"]["swag_temperature"]
+    torch.save(state, part.state_path)
+    assert train(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+
+
+def test_cpu_training_output_conv_hook_keeps_numerics(tmp_path):
+    from styleengine.train.network import TransformerNet
+    from styleengine.train.trainer import _output_conv_channels_last
+
+    torch.manual_seed(0)
+    a, b = TransformerNet(TINY), TransformerNet(TINY)
+    b.load_state_dict(a.state_dict())
+    _output_conv_channels_last(b)
+    x = torch.rand(2, 3, 20, 28) * 255
+    ya, yb = a(x), b(x)
+    assert yb.is_contiguous() and torch.allclose(ya, yb, atol=1e-3)
+    ya.pow(2).mean().backward()
+    yb.pow(2).mean().backward()
+    ga, gb = a.deconv3.conv2d.weight.grad, b.deconv3.conv2d.weight.grad
+    assert torch.allclose(ga, gb, rtol=1e-4, atol=1e-4 * ga.abs().max().item())
+
+
 def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(tmp_path, photos, style):
     with pytest.raises(StyleEngineError, match="style image not found"):
         train(tmp_path / "nope.jpg", photos, tmp_path / "o.pt", **_tiny(steps=1))
