@@ -1,0 +1,199 @@
+"""The training-recipe study for the built-in styles: A/B pairs at equal step budgets on the same photos.
+
+    python benchmarks/recipe_study.py prepare --work W                 # photos: train set + held-out set
+    nice python benchmarks/recipe_study.py train --work W --variants base,swag1 [--steps 600] [--threads 1]
+    python benchmarks/recipe_study.py report --work W [--out benchmarks/results/recipe]
+
+Every variant is the base recipe with one change (VARIANTS); all start from seed 0 and train the `fast`
+preset on the same photos for the same number of steps, in resumable chunks (a killed run continues where
+it stopped), keeping a model snapshot at every chunk so training length can be judged too. The report
+stylizes held-out photos (never trained on) at full size with each final model and writes, per variant, a
+side-by-side image against the base ([photo | base | variant]) and the numbers:
+
+- texture peakiness: spectral peakiness (texture.spectral_peakiness) of the output over the photo's,
+  mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
+- style distance: Gram distance to the painting in efficientnet-lite0 (flicker.StyleDistance; lower = closer).
+- content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+HELD_OUT = ("kodim04.png", "kodim08.png", "kodim14.png", "kodim23.png", "chelsea.png")
+VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_720p.mp4": (10, 60, 110)}
+
+BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
+            seed=0)
+VARIANTS: dict[str, tuple[dict, str]] = {
+    "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
+    "base": ({}, "256-px crops (the paper), 512-px style image, efficientnet-lite0 defaults"),
+    "style768": (dict(style_size=768), "style image 768 px"),
+    "style384": (dict(style_size=384), "style image 384 px"),
+    "swag1": (dict(swag_temperature=1.0), "SWAG, temperature 1"),
+    "sw1.5": (dict(style_weight=1.5), "style weight 1.5 (default 0.5)"),
+    "tv10": (dict(tv_weight=10.0), "TV weight 10 (default 100)"),
+    "tv300": (dict(tv_weight=300.0), "TV weight 300"),
+    "nostem": (dict(style_layers=["block1.expand", "block3.expand", "block5.expand", "block8.expand"]),
+               "style taps without the stride-2 stem"),
+    "deep": (dict(style_layers=["block1.expand", "block3.expand", "block5.expand", "block8.expand",
+                                "block11.expand"]), "no stem, one deeper tap (block11.expand, 1/16 scale)"),
+    "crop384": (dict(image_size=384), "384-px crops"),
+}
+
+
+def prepare(work: Path) -> None:
+    photos, held = work / "photos", work / "heldout"
+    photos.mkdir(parents=True, exist_ok=True)
+    held.mkdir(parents=True, exist_ok=True)
+    for p in sorted((SHARED / "content" / "kodak24").glob("*.png")) + sorted((SHARED / "content" / "misc").glob("*")):
+        if p.name == "hubble_deep_field.jpg":
+            continue  # a star field: no photo-like content
+        shutil.copy(p, (held if p.name in HELD_OUT else photos) / p.name)
+    import av
+
+    for clip, picks in VIDEO_FRAMES.items():
+        with av.open(str(SHARED / "video" / clip)) as c:
+            for i, frame in enumerate(c.decode(video=0)):
+                if i in picks:
+                    frame.to_image().save(photos / f"{Path(clip).stem}_{i:04d}.png")
+    # One more held-out video frame, between the training picks.
+    with av.open(str(SHARED / "video" / "cars_432p.mp4")) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == 50:
+                frame.to_image().save(held / "cars_0050.png")
+                break
+    print(f"{len(list(photos.iterdir()))} training photos, {len(list(held.iterdir()))} held out", file=sys.stderr)
+
+
+def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
+    from styleengine.train.checkpoint import load_checkpoint, save_model
+    from styleengine.train.trainer import train
+
+    overrides, _ = VARIANTS[name]
+    cfg = {**BASE, **overrides}
+    vdir = work / "runs" / f"{painting}_{name}"
+    vdir.mkdir(parents=True, exist_ok=True)
+    out = vdir / "model.pt"
+    if out.exists():
+        return out
+    state = vdir / "model.train-state.pt"
+    step = 0
+    if state.exists():
+        import torch
+
+        step = int(torch.load(state, weights_only=True, map_location="cpu")["step"])
+    t0 = time.time()
+    while step < steps:
+        r = train(SHARED / "styles" / f"{painting}.jpg", work / "photos", out, steps=steps,
+                  stop_after=min(chunk, steps - step), resume=step > 0, overwrite=True, checkpoint_every=chunk,
+                  preview_every=0, progress=False, result=True, style_name=f"{painting}_{name}", **cfg)
+        step = r.steps
+        ck = load_checkpoint(r.state_path if step < steps else r.path)
+        save_model(vdir / f"snap_{step:05d}.pt", ck.build_model(), style=ck.style, train_config=ck.train_config,
+                   loss_net=ck.loss_net)
+        print(f"[{name}] step {step}/{steps} {time.time() - t0:.0f} s {r.final_losses}", file=sys.stderr, flush=True)
+    return out
+
+
+def _stylize(model, img: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+        return model(x).clamp(0, 255).round().byte()[0].permute(1, 2, 0).numpy()
+
+
+def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
+    import torch
+
+    from styleengine.engine.flicker import StyleDistance
+    from styleengine.engine.texture import ContentDistance, spectral_peakiness
+    from styleengine.envinfo import environment
+    from styleengine.train.checkpoint import load_checkpoint
+
+    torch.set_num_threads(2)
+    out.mkdir(parents=True, exist_ok=True)
+    held = sorted((work / "heldout").iterdir())
+    photos = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in held}
+    sd = StyleDistance(SHARED / "styles" / f"{painting}.jpg")
+    cd = ContentDistance()
+    rows, outputs = {}, {}
+    for name in variants:
+        path = work / "runs" / f"{painting}_{name}" / "model.pt"
+        if not path.exists():
+            print(f"[{name}] not trained yet", file=sys.stderr)
+            continue
+        ck = load_checkpoint(path)
+        model = ck.build_model()
+        outs = {k: _stylize(model, v) for k, v in photos.items()}
+        outputs[name] = outs
+        peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
+        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": ck.train_config["steps"],
+                      "peakiness_ratio": round(float(np.mean(peaky)), 3),
+                      "peakiness_ratio_max": round(float(np.max(peaky)), 3),
+                      "style_distance": round(sd(list(outs.values())), 4),
+                      "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4),
+                      "train_config": ck.train_config}
+        print(f"[{name}] {rows[name]['peakiness_ratio']} {rows[name]['style_distance']} "
+              f"{rows[name]['content_distance']}", file=sys.stderr)
+    base = "base" if "base" in outputs else None
+    show = [k for k in ("kodim23", "chelsea", "cars_0050") if k in photos]
+    for name, outs in outputs.items():
+        cols = [photos] + ([outputs[base]] if base and name != base else []) + [outs]
+        grid = np.concatenate([np.concatenate([_fit(c[k], 512) for c in cols], 1) for k in show], 0)
+        Image.fromarray(grid).save(out / f"{painting}_{name}.jpg", quality=85)
+    (out / f"{painting}_study.json").write_text(json.dumps(
+        {"painting": painting, "base": BASE, "held_out": [p.name for p in held], "variants": list(rows.values()),
+         "environment": environment()}, indent=1))
+    lines = [f"# Recipe study: {painting}, `fast` preset, equal step budgets", "",
+             "| variant | change | steps | peakiness (x photo) | style distance | content distance |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
+              f"{r['peakiness_ratio_max']}) | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
+    (out / f"{painting}_study.md").write_text("\n".join(lines) + "\n")
+
+
+def _fit(img: np.ndarray, width: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    return np.asarray(Image.fromarray(img).resize((width, round(h * width / w)), Image.LANCZOS))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=("prepare", "train", "report"))
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--painting", default="starry_night")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--chunk", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "recipe")
+    args = ap.parse_args()
+    names = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    if args.command == "prepare":
+        prepare(args.work)
+    elif args.command == "train":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        for name in names:
+            train_variant(name, args.work, args.steps, args.chunk, args.painting)
+    else:
+        report(args.work, args.out, args.painting, names)
+
+
+if __name__ == "__main__":
+    main()
