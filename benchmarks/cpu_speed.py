@@ -65,8 +65,8 @@ def make_checkpoint(preset: str, folder: Path, given: str | None) -> tuple[Path,
         pass
     import torch
 
-    from styleengine.train.checkpoint import save_model
-    from styleengine.train.network import PRESETS, TransformerNet
+    from styleengine.core.checkpoint import save_model
+    from styleengine.core.network import PRESETS, TransformerNet
 
     torch.manual_seed(0)
     model = TransformerNet(PRESETS[preset])
@@ -97,9 +97,9 @@ def main() -> None:
     ap.add_argument("--output", default=str(RESULTS))
     args = ap.parse_args()
 
+    from styleengine.core.bundle import load_bundle
     from styleengine.engine.backend import get_backend
-    from styleengine.engine.bundle import load_bundle
-    from styleengine.envinfo import environment
+    from styleengine.engine.environment import environment
     from styleengine.export.build import build_bundle
 
     if args.threads:

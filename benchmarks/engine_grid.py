@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from styleengine.core.fsutil import atomic_path
 from styleengine.engine.bench import run_bench
 from styleengine.engine.bench.report import readable, to_markdown
-from styleengine.fsutil import atomic_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu = args.device == "cpu"
     if args.threads is None and cpu:
-        from styleengine.engine.hardware import physical_cores
+        from styleengine.core.hostinfo import physical_cores
 
         args.threads = physical_cores()
     precisions = args.precisions or ("fp32,int8" if cpu else "fp32,fp16")

@@ -47,13 +47,13 @@ def main(argv=None) -> int:
     import onnxruntime as ort
     import torch
 
-    from styleengine.envinfo import environment
+    from styleengine.core.checkpoint import load_checkpoint, save_model
+    from styleengine.core.network import TransformerNet, preset
+    from styleengine.engine.environment import environment
     from styleengine.export.build import build_bundle
     from styleengine.export.fp16 import export_fp16
     from styleengine.export.onnx_export import export_onnx, uint8_model
     from styleengine.export.parity import onnx_parity
-    from styleengine.train.checkpoint import load_checkpoint, save_model
-    from styleengine.train.network import TransformerNet, preset
 
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from styleengine.core.fsutil import atomic_path
 from styleengine.engine.builtin_styles import STYLES_DIR
+from styleengine.engine.environment import environment
 from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker, read_frames
-from styleengine.envinfo import environment
-from styleengine.fsutil import atomic_path
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLE_CLIP = STYLES_DIR.parent / "samples" / "bunny_2s.mp4"

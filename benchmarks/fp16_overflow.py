@@ -223,9 +223,9 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from styleengine.envinfo import environment
-    from styleengine.train.checkpoint import load_checkpoint
-    from styleengine.train.network import TransformerNet
+    from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.core.network import TransformerNet
+    from styleengine.engine.environment import environment
 
     ckpt_path = args.checkpoint or find_checkpoint()
     if ckpt_path is not None:

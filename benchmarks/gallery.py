@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from styleengine.core.fsutil import atomic_path
 from styleengine.engine.blend import resolve_blend
 from styleengine.engine.builtin_styles import STYLES_DIR, list_builtins
 from styleengine.engine.stylizer import Stylizer
-from styleengine.fsutil import atomic_path
 
 OUT = Path(__file__).parent / "results" / "images"
 SAMPLE = STYLES_DIR.parent / "samples" / "chelsea.jpg"

@@ -58,11 +58,11 @@ def main(argv=None) -> int:
     import onnxruntime as ort
     import torch
 
-    from styleengine.engine.bundle import load_bundle
-    from styleengine.envinfo import environment
+    from styleengine.core.bundle import load_bundle
+    from styleengine.core.checkpoint import save_model
+    from styleengine.core.network import TransformerNet
+    from styleengine.engine.environment import environment
     from styleengine.export.build import build_bundle
-    from styleengine.train.checkpoint import save_model
-    from styleengine.train.network import TransformerNet
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from fp16_overflow import load_frame, stress_frame  # noqa: E402

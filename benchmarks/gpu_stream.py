@@ -171,12 +171,12 @@ def main() -> None:
 
     import torch
 
+    from styleengine.core.bundle import Bundle
+    from styleengine.core.checkpoint import save_model
+    from styleengine.core.network import PRESETS, TransformerNet
     from styleengine.engine.backend_torch import TorchBackend
-    from styleengine.engine.bundle import Bundle
+    from styleengine.engine.environment import environment
     from styleengine.engine.video.writer import choose_codec, encoder_works
-    from styleengine.envinfo import environment
-    from styleengine.train.checkpoint import save_model
-    from styleengine.train.network import PRESETS, TransformerNet
 
     device, precision = "cuda", "fp16"
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080)}

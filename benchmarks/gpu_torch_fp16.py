@@ -37,10 +37,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from cpu_speed import make_checkpoint
 
+    from styleengine.core.bundle import Bundle
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.backend_torch import TorchBackend
-    from styleengine.engine.bundle import Bundle
-    from styleengine.envinfo import environment
-    from styleengine.train.checkpoint import load_checkpoint
+    from styleengine.engine.environment import environment
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu_fp16."))
     ckpt_path, source = make_checkpoint("johnson", tmp, args.checkpoint)

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/limits.py [--tflops 798] [--tbps 3.0]
 
-Arithmetic: MACs per pixel from styleengine.train.network.macs_per_pixel (convolutions only), 2 FLOP per MAC.
+Arithmetic: MACs per pixel from styleengine.core.network.macs_per_pixel (convolutions only), 2 FLOP per MAC.
 Memory: bytes read + written per pixel by an UNFUSED eager forward pass, counted exactly by intercepting every
 aten op on a 256x256 input (views excluded; weights included), for FP32 and FP16 activations. A fully fused
 implementation could approach the uint8 in + out traffic (6 bytes per pixel); unfused eager pays the counted one.
@@ -27,7 +27,7 @@ def eager_bytes_per_pixel(config, dtype, side: int = 256) -> float:
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
 
-    from styleengine.train.network import TransformerNet
+    from styleengine.core.network import TransformerNet
 
     def storages(x):
         return {t.untyped_storage().data_ptr() for t in tree_flatten(x)[0] if isinstance(t, torch.Tensor)}
@@ -60,7 +60,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from styleengine.train.network import PRESETS, macs_per_pixel
+    from styleengine.core.network import PRESETS, macs_per_pixel
 
     out = {"rates": {"tflops": args.tflops, "tbps": args.tbps, "source": args.rate_source}, "presets": {}}
     print(f"rates: {args.tflops} TFLOP/s, {args.tbps} TB/s ({args.rate_source})")

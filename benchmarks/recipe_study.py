@@ -76,7 +76,7 @@ def prepare(work: Path) -> None:
 
 
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
-    from styleengine.train.checkpoint import load_checkpoint, save_model
+    from styleengine.core.checkpoint import load_checkpoint, save_model
     from styleengine.train.trainer import train
 
     overrides, _ = VARIANTS[name]
@@ -116,10 +116,10 @@ def _stylize(model, img: np.ndarray) -> np.ndarray:
 def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
     import torch
 
+    from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.engine.environment import environment
     from styleengine.engine.flicker import StyleDistance
     from styleengine.engine.texture import ContentDistance, spectral_peakiness
-    from styleengine.envinfo import environment
-    from styleengine.train.checkpoint import load_checkpoint
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from styleengine.core.fsutil import atomic_path
 from styleengine.engine.builtin_styles import style_image_path
+from styleengine.engine.environment import environment
 from styleengine.engine.evaluate import measure, read_frames
 from styleengine.engine.flicker import StyleDistance
-from styleengine.envinfo import environment
-from styleengine.fsutil import atomic_path
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,7 +31,7 @@ RESULTS = Path(__file__).parent / "results"
 def torch_stylizer(path: str):
     import torch
 
-    from styleengine.train.checkpoint import load_checkpoint
+    from styleengine.core.checkpoint import load_checkpoint
 
     ck = load_checkpoint(path)
     model = ck.build_model()

@@ -109,10 +109,10 @@ def naive(backend, clip: Path, out: Path, size, crf, preset, codec) -> dict:
 
 
 def make_random_fast_style(tmp: Path) -> str:
-    from styleengine.train.checkpoint import save_model
-    from styleengine.train.network import PRESETS, TransformerNet
-
     import torch
+
+    from styleengine.core.checkpoint import save_model
+    from styleengine.core.network import PRESETS, TransformerNet
 
     torch.manual_seed(0)
     path = tmp / "fast_random.pt"
@@ -138,11 +138,11 @@ def main() -> None:
     ap.add_argument("--label", default=None, help="name of this configuration in the results file")
     args = ap.parse_args()
 
+    from styleengine.engine.environment import environment
     from styleengine.engine.select import label, open_backend
     from styleengine.engine.styles import resolve_style
     from styleengine.engine.video import probe, stylize_video
     from styleengine.engine.video.pipeline import default_batch, scaled_size
-    from styleengine.envinfo import environment
 
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)

@@ -28,8 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from styleengine.core.fsutil import sha256_file
 from styleengine.engine.builtin_styles import PAINTINGS, STYLES_DIR, attribution_for, index_entry, write_index
-from styleengine.fsutil import sha256_file
 from styleengine.train.trainer import train
 
 SHARED_STYLES = Path("/work/shared/data/styles")
@@ -87,7 +87,7 @@ def install(name: str, painting: str, src: Path, preset: str, summary: dict) -> 
 
 def install_trained(folder: Path, painting: str, lineage: str) -> None:
     """Install <folder>/<painting>.pt, a finished run of this script, describing it from its own train_config."""
-    from styleengine.train.checkpoint import load_checkpoint
+    from styleengine.core.checkpoint import load_checkpoint
 
     src = folder / f"{painting}.pt"
     c = load_checkpoint(src).train_config
@@ -107,10 +107,10 @@ def write_init_state(base: Path, style_image: Path, out: Path, args: argparse.Na
 
     import torch
 
-    from styleengine.fsutil import atomic_path
-    from styleengine.train.checkpoint import TRAIN_STATE_FORMAT, load_checkpoint
-    from styleengine.train.loss_networks import build_loss_net, loss_net_defaults
-    from styleengine.train.network import TransformerNet, preset
+    from styleengine.core.checkpoint import TRAIN_STATE_FORMAT, load_checkpoint
+    from styleengine.core.fsutil import atomic_path
+    from styleengine.core.loss_networks import build_loss_net, loss_net_defaults
+    from styleengine.core.network import preset
     from styleengine.train.trainer import default_state_path
 
     ckpt = load_checkpoint(base)

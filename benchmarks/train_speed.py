@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from styleengine.envinfo import environment
-from styleengine.fsutil import atomic_path
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.loss_networks import build_loss_net, gram, loss_net_defaults
+from styleengine.core.network import TransformerNet, preset
+from styleengine.engine.environment import environment
 from styleengine.train.data import load_style_image, make_loader, scan_images
-from styleengine.train.loss_networks import build_loss_net, loss_net_defaults
-from styleengine.train.losses import content_loss, gram, style_loss, style_norms, tv_loss
-from styleengine.train.network import TransformerNet, preset
+from styleengine.train.losses import content_loss, style_loss, style_norms, tv_loss
 from styleengine.train.trainer import train
 
 

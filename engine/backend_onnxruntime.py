@@ -1,13 +1,13 @@
 """ONNX Runtime backend: CPU, CUDA (I/O binding) or TensorRT execution provider, same uint8 NHWC contract.
 
-Execution providers (option `provider`, or from `device`):
-  cpu       model_fp32.onnx (precision "fp32") or a statically quantized INT8 copy (precision "int8", built once from
-            the FP32 model and cached); intra-op threads = physical cores, full graph optimization, sequential.
-  cuda      model_fp16.onnx on the CUDA EP; inputs and outputs bound with I/O binding to device buffers that are
+Execution providers (option `provider`, else from `device`):
+  cpu       the FP32 ONNX (precision "fp32"), or its INT8 copy (precision "int8", made once by the Int8Onnx
+            loader); intra-op threads = physical cores, full graph optimization, sequential, no spinning.
+  cuda      the FP16 ONNX on the CUDA EP; inputs and outputs bound with I/O binding to device buffers that are
             allocated once per shape (no per-call allocation, one H2D and one D2H copy).
-  tensorrt  model_fp16.onnx on ORT's TensorRT EP (CUDA EP and CPU as fallbacks for unsupported nodes), with TRT
+  tensorrt  the FP16 ONNX on ORT's TensorRT EP (CUDA EP and CPU as fallbacks for unsupported nodes), with TRT
             engine and timing caches under the styleengine cache folder, so only the first run per shape range
-            pays the build.
+            pays the build. Its profile bounds the shapes and the batch.
 
 ORT lists compiled-in providers even without a GPU, so after creating a session we check which providers it
 actually got and refuse (clear message) instead of silently running a GPU request on the CPU.
@@ -21,29 +21,34 @@ from typing import Any
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.hostinfo import cuda_device_count, package_version, physical_cores
+from styleengine.core.paths import cache_dir
 
-from .backend import Backend, module_available
-from .bundle import INPUT_NAME, OUTPUT_NAME
-from .hardware import cuda_device_count, physical_cores
+from .backend import Backend, ShapeLimits, device_index, device_kind, module_available
+from .loaders import Loader
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-# TensorRT EP optimization profile when the bundle manifest does not name shapes (H and W multiples of 4).
+# TensorRT EP optimization profile when the bundle manifest does not name shapes.
 DEFAULT_TRT_PROFILE = {"min": (1, 64, 64, 3), "opt": (1, 720, 1280, 3), "max": (1, 2160, 3840, 3)}
-
-
-def cache_dir() -> Path:
-    from .styles import cache_root
-
-    return cache_root()
+# GPU providers without a profile (CUDA EP) refuse above ~8K UHD up front instead of failing in cuDNN.
+GPU_MAX_PIXELS = 7680 * 4320
 
 
 def _ort():
     try:
         import onnxruntime as ort
     except ImportError:
-        raise StyleEngineError("the onnxruntime backend needs onnxruntime (pip install onnxruntime or onnxruntime-gpu)") from None
+        raise StyleEngineError("the onnxruntime backend needs onnxruntime (pip install onnxruntime, or "
+                               "onnxruntime-gpu on an NVIDIA machine)") from None
     return ort
+
+
+def env_threads() -> int | None:
+    """STYLEENGINE_THREADS overrides the intra-op thread count (e.g. on a box shared with other work)."""
+    val = os.environ.get("STYLEENGINE_THREADS")
+    return int(val) if val and val.isdigit() and int(val) > 0 else None
 
 
 def cpu_session_options(ort, threads: int | None = None, spinning: bool | None = None):
@@ -54,17 +59,16 @@ def cpu_session_options(ort, threads: int | None = None, spinning: bool | None =
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads = int(threads or env_threads() or physical_cores())
     so.inter_op_num_threads = 1
-    # Spin-waiting workers burn a core between ops. This net's ops are milliseconds long, so spinning saves
-    # little on an idle machine and costs a lot on a busy one (benchmarks/results/cpu_speed.json: ~15% faster
-    # with spinning off under load), hence off unless asked for.
+    # Spin-waiting workers burn a core between ops: little gain on an idle machine, a big loss beside a video
+    # codec or other work (benchmarks/results/cpu_speed.json: ~15% faster with spinning off under load).
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return so
 
 
-def _profile_shapes(bundle) -> dict[str, tuple[int, ...]]:
+def profile_shapes(bundle) -> dict[str, tuple[int, ...]]:
     """The TRT EP profile (one per session): spanning the bundle's TensorRT profiles (manifest "tensorrt" ->
     "profiles", [batch, H, W] each), else DEFAULT_TRT_PROFILE."""
-    profiles = ((bundle.manifest.get("tensorrt") or {}).get("profiles") or []) if isinstance(bundle.manifest, dict) else []
+    profiles = (bundle.manifest.get("tensorrt") or {}).get("profiles") or []
     try:
         mins = [tuple(int(v) for v in p["min"]) for p in profiles]
         opts = [tuple(int(v) for v in p["opt"]) for p in profiles]
@@ -82,35 +86,55 @@ def _shape_str(shape) -> str:
     return f"{INPUT_NAME}:" + "x".join(str(int(d)) for d in shape)
 
 
+def gpu_build_installed() -> bool:
+    """The installed distribution is onnxruntime-gpu (the CPU-only `onnxruntime` has no CUDA/TensorRT EP)."""
+    return package_version(["onnxruntime-gpu"]) is not None
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    devices = ("cpu", "cuda")
+    precisions = {"cpu": ("fp32", "int8", "fp16"), "cuda": ("fp16", "fp32")}
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        if not (module_available("onnxruntime")):
-            return False, "onnxruntime is not installed"
-        return True, "CPU" + (" + GPU providers (NVIDIA GPU present)" if cuda_device_count() else "")
+        if not module_available("onnxruntime"):
+            return False, "onnxruntime is not installed (pip install onnxruntime)"
+        gpu = cls.gpu_available()
+        return True, "CPU" + (" + CUDA/TensorRT providers" if gpu[0] else f" only ({gpu[1]})")
 
-    def __init__(self, bundle, *, device=None, precision=None, provider: str | None = None,
-                 threads: int | None = None, spinning: bool | None = None, device_id: int = 0,
-                 io_binding: bool | None = None, **options: Any):
-        super().__init__(bundle, device=device, precision=precision, **options)
-        if provider is None:
-            if device is None or str(device) == "cpu":
-                provider = "cpu"
-            elif str(device).startswith("cuda"):
-                provider = "cuda"
-            elif device == "tensorrt":
-                provider = "tensorrt"
-            else:
-                raise StyleEngineError(f"onnxruntime backend: unknown device {device!r} (cpu, cuda)")
-        if provider not in PROVIDERS:
+    @classmethod
+    def available_for(cls, **options: Any) -> tuple[bool, str]:
+        gpu = options.get("provider") in ("cuda", "tensorrt") or device_kind(options.get("device")) == "cuda"
+        return cls.gpu_available() if gpu else cls.available()
+
+    @classmethod
+    def gpu_available(cls) -> tuple[bool, str]:
+        """Can the CUDA/TensorRT providers run here? Cheap: package metadata and the CUDA driver."""
+        if not module_available("onnxruntime"):
+            return False, "onnxruntime is not installed"
+        if not gpu_build_installed():
+            return False, "this onnxruntime build has no GPU providers (pip install 'styleengine[gpu]')"
+        if not cuda_device_count():
+            return False, "no NVIDIA GPU found"
+        return True, "onnxruntime-gpu + NVIDIA GPU"
+
+    def __init__(self, bundle, *, device: str | None = None, precision: str | None = None,
+                 model: Loader | None = None, provider: str | None = None, threads: int | None = None,
+                 spinning: bool | None = None, io_binding: bool | None = None):
+        if provider is not None and provider not in PROVIDERS:
             raise StyleEngineError(f"onnxruntime backend: unknown provider {provider!r} ({', '.join(PROVIDERS)})")
+        if provider is None:
+            provider = "cpu" if device_kind(device) == "cpu" else "cuda"
+        if device is None:
+            device = "cpu" if provider == "cpu" else "cuda:0"
+        if (provider == "cpu") != (device_kind(device) == "cpu"):
+            raise StyleEngineError(f"onnxruntime backend: provider {provider} does not run on {device}")
+        super().__init__(bundle, device=device, precision=precision, model=model)
         self.provider = provider
-        if ":" in str(device or ""):
-            device_id = int(str(device).split(":", 1)[1])
-        self.device_id = device_id
-        self.device = "cpu" if provider == "cpu" else f"cuda:{device_id}"
+        self.device_id = device_index(self.device)
+        if provider != "cpu":
+            self.device = f"cuda:{self.device_id}"
         self.threads = threads
         self.spinning = spinning
         # GPU providers always bind device buffers; on the CPU it only avoids an output allocation per call.
@@ -119,45 +143,22 @@ class OnnxRuntimeBackend(Backend):
         self._bound: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------------ load
-    def _model_path(self) -> Path:
-        if self.precision is None:
-            self.precision = "fp32" if self.provider == "cpu" else "fp16"
-        if self.precision == "int8":
-            if self.provider != "cpu":
-                raise StyleEngineError("onnxruntime backend: int8 is a CPU precision; GPUs use fp16")
-            from .quantize import int8_model, int8_quality
-
-            path = int8_model(self.bundle)
-            self.int8_quality = int8_quality(self.bundle)
-            return path
-        if self.precision not in ("fp32", "fp16"):
-            raise StyleEngineError(f"onnxruntime backend: unsupported precision {self.precision!r} (fp32, fp16, int8)")
-        path = self.bundle.onnx(self.precision)
-        if path is None and self.precision == "fp16":
-            # An FP32-only bundle still runs on a GPU provider, just slower.
-            path, self.precision = self.bundle.onnx("fp32"), "fp32"
-        if path is None:
-            raise StyleEngineError(f"{self.bundle.path}: bundle has no {self.precision} ONNX model")
-        return path
-
     def _providers(self, model: Path) -> list:
         if self.provider == "cpu":
             return ["CPUExecutionProvider"]
-        if not cuda_device_count():
-            raise StyleEngineError(f"onnxruntime {self.provider} provider needs an NVIDIA GPU; none found")
         cuda_opts = {"device_id": self.device_id, "cudnn_conv_algo_search": "EXHAUSTIVE",
                      "do_copy_in_default_stream": "1"}
         providers: list = [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
         if self.provider == "tensorrt":
-            from styleengine.fsutil import sha256_file
+            from styleengine.core.fsutil import sha256_file
 
             # ORT names cached engines from the graph and model path, not the weights: one folder per model
             # content so a rebuilt bundle never picks up a stale engine. The timing cache is weight-independent
             # and shared by every style.
-            timing = cache_dir() / "ort-trt"
+            timing = cache_dir("ort-trt")
             engines = timing / sha256_file(model)[:24]
             engines.mkdir(parents=True, exist_ok=True)
-            prof = _profile_shapes(self.bundle)
+            prof = profile_shapes(self.bundle)
             trt_opts = {
                 "device_id": self.device_id,
                 "trt_fp16_enable": self.precision == "fp16",
@@ -172,14 +173,16 @@ class OnnxRuntimeBackend(Backend):
             providers.insert(0, ("TensorrtExecutionProvider", trt_opts))
         return providers
 
-    def load(self) -> "OnnxRuntimeBackend":
-        if self.loaded:
-            return self
+    def _load(self) -> None:
         ort = _ort()
         wanted = PROVIDERS[self.provider]
         if wanted not in ort.get_available_providers():
-            raise StyleEngineError(f"this onnxruntime build has no {wanted} (install onnxruntime-gpu)")
-        model = self._model_path()
+            raise StyleEngineError(f"this onnxruntime build has no {wanted} (pip install 'styleengine[gpu]')")
+        if self.provider != "cpu":
+            ok, why = self.gpu_available()
+            if not ok:
+                raise StyleEngineError(f"onnxruntime {self.provider} provider cannot run here: {why}")
+        model = self.model()
         providers = self._providers(model)
         so = cpu_session_options(ort, self.threads, self.spinning) if self.provider == "cpu" else ort.SessionOptions()
         if self.provider != "cpu":
@@ -196,12 +199,9 @@ class OnnxRuntimeBackend(Backend):
             raise StyleEngineError(f"onnxruntime could not start {wanted} (CUDA/cuDNN/TensorRT libraries missing?); "
                                    f"session got {', '.join(got)}")
         self.active_providers = got
-        self.loaded = True
-        return self
 
     # ----------------------------------------------------------------- infer
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        batch = self._ready(batch)
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         if not self.io_binding:
             return self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         return self._run_bound(batch)
@@ -228,32 +228,30 @@ class OnnxRuntimeBackend(Backend):
         self._session.run_with_iobinding(binding)
         return np.array(dev_out.numpy(), copy=True)  # never hand out the reused buffer itself
 
-    def shape_limits(self) -> tuple[int, int, int, int] | None:
-        """TensorRT EP sessions only accept shapes inside their profile; CPU/CUDA take any size."""
-        if self.provider != "tensorrt":
-            return None
-        prof = _profile_shapes(self.bundle)
-        return prof["min"][1], prof["min"][2], prof["max"][1], prof["max"][2]
+    # ------------------------------------------------------------ capabilities
+    def shape_limits(self) -> ShapeLimits:
+        """TensorRT EP sessions only accept shapes inside their profile; the CUDA EP refuses above 8K; the CPU
+        takes any size (the Stylizer checks memory)."""
+        if self.provider == "tensorrt":
+            prof = profile_shapes(self.bundle)
+            return ShapeLimits(max(prof["min"][1], 8), max(prof["min"][2], 8), prof["max"][1], prof["max"][2])
+        if self.provider == "cuda":
+            return ShapeLimits(max_pixels=GPU_MAX_PIXELS)
+        return ShapeLimits()
 
     def max_batch_size(self) -> int | None:
-        return _profile_shapes(self.bundle)["max"][0] if self.provider == "tensorrt" else None
+        return profile_shapes(self.bundle)["max"][0] if self.provider == "tensorrt" else None
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._bound.clear()
         self._session = None
-        super().close()
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["provider"] = self.provider
         if self.provider == "cpu":
             d["threads"] = int(self.threads or env_threads() or physical_cores())
-        if getattr(self, "int8_quality", None):
-            d["int8_vs_fp32"] = self.int8_quality
+        quality = getattr(self.model, "quality", None)
+        if quality:
+            d["int8_vs_fp32"] = quality
         return d
-
-
-def env_threads() -> int | None:
-    """STYLEENGINE_THREADS overrides the intra-op thread count (e.g. on a box shared with other work)."""
-    val = os.environ.get("STYLEENGINE_THREADS")
-    return int(val) if val and val.isdigit() and int(val) > 0 else None

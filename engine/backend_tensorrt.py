@@ -1,32 +1,36 @@
-"""TensorRT backend: runs the bundle's FP16 plan with pycuda (TensorRT 10.x / 11.x name-based I/O API).
+"""TensorRT backend: runs the bundle's FP16 plan (TensorRT 10.x / 11.x name-based I/O API).
 
-Per input shape, once: pick the optimization profile covering it, `set_input_shape`, read the output shape from
-`context.get_tensor_shape` (never assumed), allocate page-locked host buffers and device buffers, and bind them
-with `set_tensor_address`. Per call: copy into the page-locked input, async H2D, `execute_async_v3` on our own
-non-default stream (TensorRT warns the default stream forces extra device syncs), async D2H, stream sync.
+Per input shape, once: pick the optimization profile covering it (checking TensorRT accepted the switch),
+`set_input_shape`, read the output shape from `context.get_tensor_shape` (never assumed), allocate page-locked
+host buffers and device buffers, and bind them with `set_tensor_address`. Per call: copy into the page-locked
+input, async H2D, `execute_async_v3` on our own non-default stream (TensorRT warns the default stream forces extra
+device syncs), async D2H, stream sync; CUDA events time the three stages.
 
-The plan comes from the bundle's plans/ folder (the first whose sidecar matches this GPU and TensorRT); when
-none matches it is built on first use from model_fp16.onnx by the export stage's builder and stored beside the
-bundle (or in the user cache when the bundle is read-only). Everything that does not touch the GPU lives in
-TrtRunner/profile helpers that take the `tensorrt` and `pycuda.driver` modules as arguments, so the tests drive
-them with fakes.
+Precision: fp16 only (the plan is built from the FP16 ONNX); asking fp32 or int8 is a one-line error, so no caller
+(a benchmark row, a stylize run) can label the FP16 plan as another precision. Device: `cuda:N`; the plan's
+identity (GPU name, compute capability) and a first-use build use that device.
+
+CUDA memory and streams come from engine/cuda_runtime.py (cuda-python, torch or pycuda: whichever is installed).
+The plan comes from the TensorRTPlan loader (the bundle's, a cached one, or built once for this GPU). TrtRunner
+takes the `tensorrt` module and the CUDA runtime as arguments, so the tests drive it with fakes.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.hostinfo import cuda_device_count
+from styleengine.core.shapes import Profile, covering_profile
 
-from .backend import Backend, module_available
-from .bundle import INPUT_NAME, OUTPUT_NAME
-from .hardware import cuda_device_count
+from .backend import Backend, ShapeLimits, device_index, device_kind, module_available
+from .cuda_runtime import RUNTIMES, CudaRuntime, installed_runtimes, open_runtime
+from .loaders import Loader, TensorRTPlan
 
 MAX_SHAPES = 4  # buffer sets kept alive (alternating sizes don't re-allocate; memory stays bounded)
 
@@ -41,64 +45,67 @@ def io_names(engine, trt) -> tuple[list[str], list[str]]:
     return inputs, outputs
 
 
-def profile_shapes(engine, name: str) -> list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """[(min, opt, max)] NHWC shapes of `name` for every optimization profile."""
+def profile_shapes(engine, name: str) -> list[Profile]:
+    """Every optimization profile of input `name`, as (batch, H, W) profiles."""
     out = []
     for p in range(engine.num_optimization_profiles):
-        lo, opt, hi = engine.get_tensor_profile_shape(name, p)
-        out.append((tuple(int(d) for d in lo), tuple(int(d) for d in opt), tuple(int(d) for d in hi)))
+        lo, opt, hi = (tuple(int(d) for d in s)[:3] for s in engine.get_tensor_profile_shape(name, p))
+        out.append(Profile(lo, opt, hi))
     return out
 
 
-def choose_profile(profiles, shape: tuple[int, ...]) -> int:
-    """Index of the smallest profile covering `shape`, else a one-line error that names --max-size."""
-    best, best_vol = None, None
-    for i, (lo, _opt, hi) in enumerate(profiles):
-        if all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
-            vol = int(np.prod(hi))
-            if best_vol is None or vol < best_vol:
-                best, best_vol = i, vol
+def choose_profile(profiles: list[Profile], shape: tuple[int, ...]) -> int:
+    """Index of the smallest profile covering the NHWC `shape`, else a one-line error that names --max-size."""
+    n, h, w = shape[0], shape[1], shape[2]
+    best = covering_profile(profiles, n, h, w)
     if best is not None:
         return best
-    n, h, w = shape[0], shape[1], shape[2]
-    max_hw = max((hi[1] * hi[2], hi) for _lo, _opt, hi in profiles)[1] if profiles else None
-    if profiles and any(h <= hi[1] and w <= hi[2] and h >= lo[1] and w >= lo[2] for lo, _o, hi in profiles):
+    if any(covering_profile([p], p.min[0], h, w) is not None for p in profiles):
         raise StyleEngineError(f"batch of {n} is outside the TensorRT plan's profiles (max batch "
-                               f"{max(hi[0] for _l, _o, hi in profiles)})")
-    limit = f" (largest {max_hw[2]}x{max_hw[1]})" if max_hw else ""
+                               f"{max(p.max[0] for p in profiles)})")
+    largest = max(profiles, key=lambda p: p.max[1] * p.max[2]) if profiles else None
+    limit = f" (largest {largest.max[2]}x{largest.max[1]})" if largest else ""
     raise StyleEngineError(f"image {w}x{h} is outside the TensorRT plan's shapes{limit}: use --max-size, or "
                            f"rebuild with `styleengine build --shape` covering it")
 
 
-def shape_limits(profiles) -> tuple[int, int, int, int]:
-    """(min_h, min_w, max_h, max_w) over all profiles: Stylizer pads below the minimum."""
-    return (min(lo[1] for lo, _o, _h in profiles), min(lo[2] for lo, _o, _h in profiles),
-            max(hi[1] for _l, _o, hi in profiles), max(hi[2] for _l, _o, hi in profiles))
+def shape_limits(profiles: list[Profile]) -> ShapeLimits:
+    """What the Stylizer may send: padded up to the smallest minimum, refused above the largest maximum."""
+    return ShapeLimits(min(p.min[1] for p in profiles), min(p.min[2] for p in profiles),
+                       max(p.max[1] for p in profiles), max(p.max[2] for p in profiles))
 
 
 class ShapeBuffers:
-    """Page-locked host + device buffers for one input shape, bound to the context's tensors."""
+    """Page-locked host + device buffers for one input shape (what is allocated is released on failure)."""
 
-    def __init__(self, cuda, in_shape, out_shape, in_dtype, out_dtype):
+    def __init__(self, cuda: CudaRuntime, in_shape, out_shape, in_dtype, out_dtype):
+        self.cuda = cuda
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
-        self.host_in = cuda.pagelocked_empty(self.in_shape, in_dtype)
-        self.host_out = cuda.pagelocked_empty(self.out_shape, out_dtype)
-        self.dev_in = cuda.mem_alloc(max(1, self.host_in.nbytes))
-        self.dev_out = cuda.mem_alloc(max(1, self.host_out.nbytes))
+        self.host_in = self.host_out = self.dev_in = self.dev_out = None
+        try:
+            self.host_in = cuda.pinned(self.in_shape, in_dtype)
+            self.host_out = cuda.pinned(self.out_shape, out_dtype)
+            self.dev_in = cuda.alloc(self.host_in.nbytes)
+            self.dev_out = cuda.alloc(self.host_out.nbytes)
+        except BaseException:
+            self.free()
+            raise
 
     def free(self) -> None:
         for d in (self.dev_in, self.dev_out):
-            free = getattr(d, "free", None)
-            if free is not None:
-                free()
+            if d is not None:
+                self.cuda.free(d)
+        for h in (self.host_in, self.host_out):
+            if h is not None:
+                self.cuda.free_pinned(h)
+        self.host_in = self.host_out = self.dev_in = self.dev_out = None
 
 
 class TrtRunner:
-    """Runs one engine + execution context on uint8 NHWC batches. `trt` and `cuda` are the tensorrt and
-    pycuda.driver modules (or fakes)."""
+    """Runs one engine + execution context on uint8 NHWC batches. `trt` is the tensorrt module (or a fake)."""
 
-    def __init__(self, trt, cuda, engine, context, stream):
-        self.trt, self.cuda, self.engine, self.context, self.stream = trt, cuda, engine, context, stream
+    def __init__(self, trt, cuda: CudaRuntime, engine, context):
+        self.trt, self.cuda, self.engine, self.context = trt, cuda, engine, context
         inputs, outputs = io_names(engine, trt)
         if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
             raise StyleEngineError(f"TensorRT plan has I/O {inputs}/{outputs}, expected [{INPUT_NAME!r}]/[{OUTPUT_NAME!r}]")
@@ -107,34 +114,42 @@ class TrtRunner:
         if self.in_dtype != np.uint8 or self.out_dtype != np.uint8:
             raise StyleEngineError(f"TensorRT plan I/O dtypes are {self.in_dtype}/{self.out_dtype}, expected uint8")
         self.profiles = profile_shapes(engine, INPUT_NAME)
-        self.profile = 0
+        if not self.profiles:
+            raise StyleEngineError("TensorRT plan has no optimization profile for its input")
+        self.profile = 0  # a new execution context starts on profile 0
         self.buffers: OrderedDict[tuple, ShapeBuffers] = OrderedDict()
         self._bound: tuple | None = None
         self.timings: dict[str, float] | None = None  # CUDA-event stage times of the last run (ms)
-        self._ev: list | None = None
-
-    def _events(self) -> list | None:
-        if self._ev is None and hasattr(self.cuda, "Event"):
-            self._ev = [self.cuda.Event() for _ in range(4)]
-        return self._ev
+        # Our own non-default stream (checked before making it: a refused plan leaves nothing behind).
+        self.stream = cuda.stream()
+        self.handle = cuda.stream_handle(self.stream)
+        self._events = [cuda.event() for _ in range(4)]
 
     def _prepare(self, shape: tuple[int, ...]) -> ShapeBuffers:
         """Profile, input shape, output shape and bound buffers for `shape`; allocates only for a new shape."""
         profile = choose_profile(self.profiles, shape)
         if profile != self.profile:
-            self.context.set_optimization_profile_async(profile, self.stream.handle)
+            if not self.context.set_optimization_profile_async(profile, self.handle):
+                raise StyleEngineError(f"TensorRT refused to switch to optimization profile {profile}")
             self.profile = profile
             self._bound = None
         if self._bound == shape:
             return self.buffers[shape]
+        self._bound = None  # from here the context's shape/addresses change: a failure must not leave it "bound"
         if not self.context.set_input_shape(INPUT_NAME, shape):
             raise StyleEngineError(f"TensorRT rejected input shape {shape}")
         out_shape = tuple(int(d) for d in self.context.get_tensor_shape(OUTPUT_NAME))
         if len(out_shape) != 4 or any(d < 0 for d in out_shape) or out_shape[0] != shape[0]:
             raise StyleEngineError(f"TensorRT gave output shape {out_shape} for input {shape}")
+        if (out_shape[1] < shape[1] or out_shape[2] < shape[2] or out_shape[3] < 3):
+            raise StyleEngineError(f"TensorRT gave output shape {out_shape} for input {shape} (smaller than the input)")
         bufs = self.buffers.get(shape)
-        if bufs is None or bufs.out_shape != out_shape:
-            if len(self.buffers) >= MAX_SHAPES:
+        if bufs is not None and bufs.out_shape != out_shape:  # same input, other output (another profile)
+            del self.buffers[shape]
+            bufs.free()
+            bufs = None
+        if bufs is None:
+            while len(self.buffers) >= MAX_SHAPES:
                 _, old = self.buffers.popitem(last=False)
                 old.free()
             bufs = ShapeBuffers(self.cuda, shape, out_shape, self.in_dtype, self.out_dtype)
@@ -147,24 +162,37 @@ class TrtRunner:
         return bufs
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        cuda, ev, stream = self.cuda, self._events, self.stream
         bufs = self._prepare(tuple(batch.shape))
         np.copyto(bufs.host_in, batch)
-        ev = self._events()
-        ev and ev[0].record(self.stream)
-        self.cuda.memcpy_htod_async(bufs.dev_in, bufs.host_in, self.stream)
-        ev and ev[1].record(self.stream)
-        if not self.context.execute_async_v3(self.stream.handle):
-            raise StyleEngineError("TensorRT execution failed (execute_async_v3 returned False)")
-        ev and ev[2].record(self.stream)
-        self.cuda.memcpy_dtoh_async(bufs.host_out, bufs.dev_out, self.stream)
-        ev and ev[3].record(self.stream)
-        self.stream.synchronize()
-        if ev:
-            h2d, comp, d2h = (ev[i + 1].time_since(ev[i]) for i in range(3))
-            self.timings = {"h2d_ms": h2d, "compute_ms": comp, "d2h_ms": d2h, "gpu_ms": h2d + comp + d2h}
+        try:
+            cuda.record(ev[0], stream)
+            cuda.htod_async(bufs.dev_in, bufs.host_in, stream)
+            cuda.record(ev[1], stream)
+            if not self.context.execute_async_v3(self.handle):
+                raise StyleEngineError("TensorRT execution failed (execute_async_v3 returned False)")
+            cuda.record(ev[2], stream)
+            cuda.dtoh_async(bufs.host_out, bufs.dev_out, stream)
+            cuda.record(ev[3], stream)
+        except BaseException:
+            # Copies already queued read/write our page-locked buffers: let them finish before anyone reuses them.
+            try:
+                cuda.synchronize(stream)
+            except Exception:
+                pass
+            self.timings = None
+            raise
+        cuda.synchronize(stream)
+        h2d, comp, d2h = (cuda.elapsed_ms(ev[i], ev[i + 1]) for i in range(3))
+        self.timings = {"h2d_ms": h2d, "compute_ms": comp, "d2h_ms": d2h, "gpu_ms": h2d + comp + d2h}
         n, h, w = batch.shape[:3]
         # The exported graph crops back to the input size; slicing keeps us right for a plan that pads.
         return np.array(bufs.host_out[:n, :h, :w, :3], copy=True)
+
+    def prepare(self, shapes) -> None:
+        """Choose profiles and bind buffers for these NHWC shapes ahead of timed work (the last stays bound)."""
+        for shape in shapes:
+            self._prepare(tuple(int(d) for d in shape))
 
     def close(self) -> None:
         for b in self.buffers.values():
@@ -173,152 +201,127 @@ class TrtRunner:
         self._bound = None
 
 
-# --------------------------------------------------------------------------- plan discovery and checks
-def find_plan(bundle, trt) -> tuple[Path | None, list[str]]:
-    """The first plan in the bundle (or its cache copy) whose sidecar matches this GPU, this TensorRT and the
-    bundle's FP16 ONNX -- checked BEFORE deserializing; plus why the others were rejected (said on rebuild)."""
-    from .plan_sidecar import current_runtime, find_compatible_plan
-
-    runtime = current_runtime(trt)
-    if runtime is None:
-        raise StyleEngineError("tensorrt backend: cannot identify this GPU (no pycuda device, no nvidia-smi)")
-    onnx_sha = ((bundle.manifest.get("onnx") or {}).get("fp16") or {}).get("sha256")
-    reasons: list[str] = []
-    for folder in (bundle.plans_dir, _cache_plans_dir(bundle)):
-        plan, rejected = find_compatible_plan(folder, runtime, onnx_sha256=onnx_sha)
-        reasons += rejected
-        if plan is not None:
-            return plan, reasons
-    return None, reasons
-
-
-def _cache_plans_dir(bundle) -> Path:
-    from .styles import cache_root
-
-    key = (bundle.manifest.get("onnx") or {}).get("fp16", {}).get("sha256") or bundle.path.name
-    return cache_root() / "plans" / str(key)[:24]
-
-
-def build_plan_for(bundle) -> Path:
-    """Build plans from the bundle's FP16 ONNX (export stage's builder); into the bundle, or the cache if
-    the bundle folder is not writable. Returns the first plan."""
-    try:
-        from styleengine.export import tensorrt_build
-        from styleengine.export.profiles import Profile, parse_shapes
-    except ImportError as exc:
-        raise StyleEngineError(f"no matching TensorRT plan and the builder is unavailable ({exc})") from None
-    onnx = bundle.onnx("fp16") or bundle.onnx("fp32")
-    if onnx is None:
-        raise StyleEngineError(f"{bundle.path}: no ONNX model to build a TensorRT plan from")
-    trt_info = bundle.manifest.get("tensorrt") or {}
-    profiles = [Profile.from_dict(p) for p in trt_info.get("profiles") or []] or parse_shapes(None)
-    out_dir = bundle.plans_dir if os.access(bundle.path, os.W_OK) else _cache_plans_dir(bundle)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"building TensorRT plan for {bundle.style_name} (once; a few minutes) in {out_dir}", file=sys.stderr,
-          flush=True)
-    built = tensorrt_build.build_plans(onnx, out_dir, profiles=profiles, refit=bool(trt_info.get("refit", False)))
-    if not built:
-        raise StyleEngineError("TensorRT builder produced no plan")
-    return Path(built[0].plan)
-
-
 # --------------------------------------------------------------------------- the backend
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    devices = ("cuda",)
+    precisions = {"cuda": ("fp16",)}  # the plan is built from the FP16 ONNX (strongly typed); nothing else
+    default_device = "cuda:0"
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
         if not module_available("tensorrt"):
-            return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]')"
-        if not module_available("pycuda"):
-            return False, "pycuda is not installed (needs the CUDA toolkit to build)"
+            return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]' on an NVIDIA machine)"
+        bindings = installed_runtimes()
+        if not bindings:
+            return False, "no CUDA binding for the buffers (pip install cuda-python, or a CUDA build of torch)"
         if not cuda_device_count():
             return False, "no NVIDIA GPU found"
-        return True, "TensorRT + pycuda + GPU"
+        return True, "TensorRT + " + bindings[0] + " + GPU"
 
-    def __init__(self, bundle, *, device=None, precision=None, build: bool = True, **options: Any):
-        super().__init__(bundle, device=device or "cuda:0", precision=precision or "fp16", **options)
-        self.build = build
+    @classmethod
+    def available_for(cls, **options: Any) -> tuple[bool, str]:
+        ok, why = cls.available()
+        device = options.get("device")
+        if ok and device not in (None, "auto") and device_kind(device) == "cuda":
+            index, count = device_index(device), cuda_device_count()
+            if index >= count:
+                return False, f"no GPU {device} ({count} visible to the CUDA driver)"
+        return ok, why
+
+    def __init__(self, bundle, *, device: str | None = None, precision: str | None = None,
+                 model: Loader | None = None, cuda_runtime: str | None = None, build: bool = True):
+        if precision not in (None, "auto", "fp16"):
+            # Refused here, so nothing (a benchmark row, a stylize run) can label the FP16 plan as another precision.
+            raise StyleEngineError(f"the tensorrt backend runs fp16 only (its plan is built from the FP16 ONNX), "
+                                   f"not {precision}; use the onnxruntime or torch backend for {precision}")
+        if cuda_runtime is not None and cuda_runtime not in RUNTIMES:
+            raise StyleEngineError(f"unknown CUDA runtime {cuda_runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+        if device is not None and device_kind(device) == "cuda":
+            index = device_index(device)
+        else:
+            index = 0  # the base class refuses a non-CUDA device below
+        super().__init__(bundle, device=device, precision=precision,
+                         model=model if model is not None else TensorRTPlan(bundle, device_index=index, build=build))
+        self.index = device_index(self.device)
+        self.cuda_runtime = cuda_runtime
         self._runner: TrtRunner | None = None
+        self._cuda: CudaRuntime | None = None
+        self._engine = self._runtime = None
         self.plan: Path | None = None
 
-    def load(self) -> "TensorRTBackend":
-        if self.loaded:
-            return self
-        ok, why = self.available()
+    def _load(self) -> None:
+        ok, why = self.available_for(device=self.device)
         if not ok:
-            raise StyleEngineError(f"tensorrt backend unavailable: {why}")
+            raise StyleEngineError(f"the tensorrt backend cannot run here: {why}")
         try:
-            import pycuda.driver as cuda
             import tensorrt as trt
-
-            cuda.init()
-            index = int(str(self.device).split(":", 1)[1]) if ":" in str(self.device) else 0
-            # The device's primary context: the one the CUDA runtime (TensorRT, torch, ONNX Runtime) uses, so
-            # buffers and streams are valid for all of them (what pycuda.autoprimaryctx does, for any device).
-            self._ctx = cuda.Device(index).retain_primary_context()
         except Exception as exc:  # driver/toolkit mismatches surface as many exception types
-            raise StyleEngineError(f"tensorrt backend: CUDA/TensorRT init failed "
+            raise StyleEngineError(f"TensorRT failed to import "
                                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-        plan, reasons = find_plan(self.bundle, trt)
-        if plan is None:
-            for r in reasons:
-                print(f"TensorRT plan rejected: {r}", file=sys.stderr, flush=True)
-            if not self.build:
-                raise StyleEngineError(f"{self.bundle.path}: no TensorRT plan for this GPU/TensorRT "
-                                       f"({'; '.join(reasons) or 'none built'}); rebuild with `styleengine build`")
-            plan = build_plan_for(self.bundle)
-        self.plan = plan
-        self._ctx.push()
+        self._cuda = open_runtime(self.index, self.cuda_runtime)
         try:
-            logger = trt.Logger(trt.Logger.WARNING)
-            runtime = trt.Runtime(logger)
-            engine = runtime.deserialize_cuda_engine(plan.read_bytes())
-            if engine is None:
-                raise StyleEngineError(f"{plan}: TensorRT could not deserialize the plan (see the log above)")
-            context = engine.create_execution_context()
-            if context is None:
-                raise StyleEngineError(f"{plan}: could not create a TensorRT execution context (GPU memory?)")
-            self._runtime, self._engine = runtime, engine
-            self._runner = TrtRunner(trt, cuda, engine, context, cuda.Stream())
-        finally:
-            self._ctx.pop()
-        self.loaded = True
-        return self
+            if isinstance(self.model, TensorRTPlan) and self.model.trt is None:
+                self.model.trt = trt
+            with self._cuda.activate():
+                self.plan = self.model()
+                logger = trt.Logger(trt.Logger.WARNING)
+                self._runtime = trt.Runtime(logger)
+                self._engine = self._runtime.deserialize_cuda_engine(self.plan.read_bytes())
+                if self._engine is None:
+                    raise StyleEngineError(f"{self.plan}: TensorRT could not deserialize the plan (see the log above)")
+                context = self._engine.create_execution_context()
+                if context is None:
+                    raise StyleEngineError(f"{self.plan}: could not create a TensorRT execution context (GPU memory?)")
+                try:
+                    self._runner = TrtRunner(trt, self._cuda, self._engine, context)
+                finally:
+                    del context  # held by the runner, or dropped here (before the engine) when it was refused
+        except BaseException:
+            self._release()  # a half-loaded backend keeps nothing (base close() skips a backend that never loaded)
+            raise
 
-    def shape_limits(self) -> tuple[int, int, int, int] | None:
-        return shape_limits(self._runner.profiles) if self._runner else None
+    def shape_limits(self) -> ShapeLimits:
+        self.load()
+        return shape_limits(self._runner.profiles)
+
+    def max_batch_size(self) -> int | None:
+        self.load()
+        return max(p.max[0] for p in self._runner.profiles)
 
     def last_timings(self) -> dict[str, float] | None:
         """h2d / compute / d2h / total GPU milliseconds of the last infer (CUDA events on our stream)."""
         return self._runner.timings if self._runner else None
 
-    def max_batch_size(self) -> int | None:
-        return max(hi[0] for _lo, _opt, hi in self._runner.profiles) if self._runner else None
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        batch = self._ready(batch)
-        # Push our context: callers may run us from another thread (video pipelines).
-        self._ctx.push()
-        try:
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        # Make our device current: callers may run us from another thread (video pipelines).
+        with self._cuda.activate():
             return self._runner.run(batch)
-        finally:
-            self._ctx.pop()
 
-    def close(self) -> None:
-        if self._runner is not None:
-            self._ctx.push()
-            try:
-                self._runner.close()
-                # Destroy TRT objects while the context is still current.
+    def prepare(self, shapes: Iterable[tuple[int, ...]]) -> None:
+        """Pick profiles and bind buffers for these (N, H, W, 3) shapes before timed work."""
+        self.load()
+        with self._cuda.activate():
+            self._runner.prepare(shapes)
+
+    def _close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._cuda is not None:
+            with self._cuda.activate():
+                if self._runner is not None:
+                    self._runner.close()
+                # Destroy TRT objects (context with the runner, then engine, then runtime) while the device is current.
                 self._runner = None
                 self._engine = None
                 self._runtime = None
-            finally:
-                self._ctx.pop()
-        super().close()
+            self._cuda.close()
+            self._cuda = None
+        self._runner = self._engine = self._runtime = None
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["plan"] = str(self.plan) if self.plan else None
+        d["cuda_runtime"] = self._cuda.name if self._cuda else self.cuda_runtime
         return d

@@ -1,34 +1,44 @@
-"""Multi-style blending (`--style starry_night:0.6,great_wave:0.4`) and `--strength`.
+"""Multi-style blending (`--style starry_night:0.6,great_wave:0.4`).
 
-Two ways to mix styles, chosen per spec by `plan_blend`:
+Two ways to mix styles:
 
-- "weights" (checkpoint interpolation): when every part is a checkpoint with the same architecture, the
-  parameters are averaged with the given weights into one new model file (cached by content hash). It then
-  runs like any single style, on every backend and at single-style speed. Built-ins are all trained from the
-  same initialization (same seed and preset), which is what makes their weights interpolate sensibly
-  (like ESRGAN's network interpolation); for unrelated checkpoints use mode="outputs".
-- "outputs": each style runs on its own and the uint8 outputs are averaged per pixel. Works for any mix
-  (different presets, bundles without a checkpoint), at N times the inference cost.
+- weights (network interpolation): when every part is a bundle of the same architecture, each weight tensor of
+  the models is averaged with the given weights into one new bundle (cached by content). It then runs like any
+  single style, on every backend and at single-style speed, without torch: the ONNX models' initializers are
+  interpolated directly (model.pt too where torch is installed). Built-ins are all trained from the same
+  initialization, which is what makes their weights interpolate sensibly (like ESRGAN's network interpolation).
+- outputs: each style runs on its own and the uint8 outputs are averaged per pixel (stylizer.BlendedStylizer).
+  Works for any mix (different presets), at N times the inference cost.
 
-`--strength` (mixing with the input photo) is engine/postprocess.py's, applied after either kind of blend.
-
+`--strength` (mixing with the input photo) is postprocess's, applied after either kind of blend.
 Weights are normalized to sum to 1; a part without a weight gets an equal share of what is left.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
-
-BLEND_MODES = ("auto", "weights", "outputs")
+from styleengine.core import __version__
+from styleengine.core.bundle import (
+    BUNDLE_FORMAT,
+    CHECKPOINT,
+    MANIFEST,
+    Bundle,
+    file_entries,
+    is_bundle,
+    load_bundle,
+)
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_dir
+from styleengine.core.log import log
+from styleengine.core.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -99,8 +109,52 @@ def blend_outputs(outputs: Sequence[np.ndarray], weights: Sequence[float]) -> np
     return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
 
 
+def architecture(bundle: Bundle) -> str:
+    return json.dumps(bundle.manifest.get("arch"), sort_keys=True)
+
+
+def same_architecture(bundles: Sequence[Bundle]) -> bool:
+    """Weight blending needs one architecture and an ONNX model of each precision in every part."""
+    archs = {architecture(b) for b in bundles}
+    return len(archs) == 1 and None not in (b.manifest.get("arch") for b in bundles) and all(
+        b.onnx("fp32") is not None for b in bundles)
+
+
+def blend_arrays(arrays: Sequence[np.ndarray], weights: Sequence[float], name: str) -> np.ndarray:
+    """Weighted sum of same-shape float arrays (in float32, cast back); other dtypes must be identical."""
+    first = arrays[0]
+    if any(a.shape != first.shape or a.dtype != first.dtype for a in arrays):
+        raise StyleEngineError(f"blend: weight {name!r} differs in shape or type between the styles")
+    if not np.issubdtype(first.dtype, np.floating):
+        if any(not np.array_equal(a, first) for a in arrays):
+            raise StyleEngineError(f"blend: non-float tensor {name!r} differs between the styles")
+        return first
+    acc = sum(np.float32(w) * a.astype(np.float32) for a, w in zip(arrays, weights))
+    return acc.astype(first.dtype)
+
+
+def blend_onnx(paths: Sequence[Path], weights: Sequence[float], out: Path) -> None:
+    """Interpolate the initializers of ONNX models with one graph into `out` (needs the `onnx` package)."""
+    import onnx
+    from onnx import numpy_helper
+
+    models = [onnx.load(str(p)) for p in paths]
+    graphs = [[(n.op_type, tuple(n.input), tuple(n.output)) for n in m.graph.node] for m in models]
+    if any(g != graphs[0] for g in graphs):
+        raise StyleEngineError("blend: the styles' ONNX graphs differ (different exporter or preset); use output "
+                               "blending (BlendedStylizer)")
+    inits = [{t.name: t for t in m.graph.initializer} for m in models]
+    base = models[0]
+    for i, t in enumerate(base.graph.initializer):
+        if any(t.name not in other for other in inits[1:]):
+            raise StyleEngineError(f"blend: weight {t.name!r} is missing from one of the styles")
+        arr = blend_arrays([numpy_helper.to_array(d[t.name]) for d in inits], weights, t.name)
+        base.graph.initializer[i].CopyFrom(numpy_helper.from_array(arr, t.name))
+    onnx.save(base, str(out))
+
+
 def blend_state_dicts(state_dicts: Sequence[dict[str, Any]], weights: Sequence[float]) -> dict[str, Any]:
-    """Parameter-wise weighted sum (in float32) of state dicts with identical keys and shapes."""
+    """Parameter-wise weighted sum (in float32) of torch state dicts with identical keys and shapes."""
     if len(state_dicts) != len(weights) or not state_dicts:
         raise StyleEngineError(f"blend: {len(state_dicts)} checkpoints but {len(weights)} weights")
     keys = list(state_dicts[0])
@@ -116,137 +170,61 @@ def blend_state_dicts(state_dicts: Sequence[dict[str, Any]], weights: Sequence[f
     return out
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("STYLEENGINE_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "styleengine"
-
-
-def checkpoint_for(style: str) -> Path | None:
-    """The checkpoint file behind a style name/path: a built-in's .pt, a .pt/.pth file, a bundle's model.pt."""
-    from .builtin_styles import builtin_path
-    from .bundle import is_bundle, load_bundle
-
-    p = builtin_path(style)
-    if p is not None:
-        return p
-    path = Path(style)
-    if path.is_file() and path.suffix in (".pt", ".pth"):
-        return path
-    if path.is_dir() and is_bundle(path):
-        return load_bundle(path).checkpoint
-    return None
-
-
-def plan_blend(parts: Sequence[StylePart], mode: str = "auto") -> str:
-    """"single", "weights" or "outputs" for these parts. auto: weights when every part has a checkpoint of the same
-    architecture (all built-ins of one preset qualify), else outputs."""
-    if mode not in BLEND_MODES:
-        raise StyleEngineError(f"unknown blend mode {mode!r}; choose one of: {', '.join(BLEND_MODES)}")
-    if len(parts) == 1:
-        return "single"  # one style: weight normalizes to 1, nothing to blend
-    if mode == "outputs":
-        return "outputs"
-    ckpts = [checkpoint_for(p.style) for p in parts]
-    missing = [p.style for p, c in zip(parts, ckpts) if c is None]
-    if missing:
-        if mode == "weights":
-            raise StyleEngineError(f"weight blending needs checkpoints; no checkpoint for: {', '.join(missing)}")
-        return "outputs"
-    from styleengine.train.checkpoint import load_checkpoint
-
-    archs = {json.dumps(load_checkpoint(c).arch.to_dict(), sort_keys=True) for c in ckpts}
-    if len(archs) > 1:
-        if mode == "weights":
-            raise StyleEngineError("weight blending needs styles of the same preset/architecture; "
-                                   "use output blending")
-        return "outputs"
-    return "weights"
-
-
-def blend_checkpoint(parts: Sequence[StylePart], output: str | os.PathLike | None = None) -> Path:
-    """Interpolate the parts' weights into one model file; cached under <cache>/blends/ unless `output` is given."""
-    import torch  # noqa: F401  (checkpoint I/O)
-
-    from styleengine.train.checkpoint import load_checkpoint, save_model
-    from styleengine.train.network import TransformerNet
-
-    ckpts = []
-    for p in parts:
-        c = checkpoint_for(p.style)
-        if c is None:
-            raise StyleEngineError(f"weight blending needs a checkpoint; none found for style {p.style!r}")
-        ckpts.append(load_checkpoint(c))
-    archs = {json.dumps(c.arch.to_dict(), sort_keys=True) for c in ckpts}
-    if len(archs) > 1:
-        raise StyleEngineError("weight blending needs styles of the same preset/architecture; use output blending")
-    key = hashlib.sha256(json.dumps([[c.sha256, round(p.weight, 6)] for c, p in zip(ckpts, parts)]).encode())
-    name = "+".join(f"{c.style_name}:{p.weight:.3g}" for c, p in zip(ckpts, parts))
-    if output is None:
-        folder = cache_dir() / "blends"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"blend-{key.hexdigest()[:16]}.pt"
-        if target.is_file():
-            return target
-    else:
-        target = Path(output)
-    state = blend_state_dicts([c.state_dict for c in ckpts], [p.weight for p in parts])
+def _blend_checkpoint(bundles: Sequence[Bundle], weights: Sequence[float], out: Path, style: dict) -> bool:
+    """model.pt of the blend, where torch is installed and every part has one. Returns whether it was written."""
+    if any(b.checkpoint is None for b in bundles):
+        return False
+    try:
+        from styleengine.core.checkpoint import load_checkpoint, save_model
+        from styleengine.core.network import TransformerNet
+    except ImportError:
+        return False  # no torch: the blend runs on the ONNX backends only
+    ckpts = [load_checkpoint(b.checkpoint) for b in bundles]
     model = TransformerNet(ckpts[0].arch)
-    model.load_state_dict(state)
-    style = {"name": name, "blend": [{"style": c.style_name, "weight": p.weight, "sha256": c.sha256,
-                                      "attribution": c.style.get("attribution")} for c, p in zip(ckpts, parts)]}
-    half = all(v.dtype == torch.float16 for c in ckpts for v in c.state_dict.values() if v.is_floating_point())
-    return save_model(target, model, style=style, train_config={"blend_of": style["blend"]},
-                      loss_net=ckpts[0].loss_net, half=half)
+    model.load_state_dict(blend_state_dicts([c.state_dict for c in ckpts], weights))
+    half = all(not v.is_floating_point() or v.dtype.itemsize == 2 for c in ckpts for v in c.state_dict.values())
+    save_model(out, model, style=style, train_config={"blend_of": style["blend"]}, loss_net=ckpts[0].loss_net,
+               half=half)
+    return True
 
 
-def resolve_blend(style: str, mode: str = "auto") -> str:
-    """What to hand to resolve_style for `style`: unchanged for a single style; for a multi-style spec whose
-    parts interpolate (mode "weights"/"auto" and same architecture) the path of the blended checkpoint.
-    Raises a one-line error when the spec needs output blending (use BlendedStylizer)."""
-    if not is_multi_style(style):
-        return style
-    parts = parse_style_spec(style)
-    plan = plan_blend(parts, mode)
-    if plan == "single":
-        return parts[0].style
-    if plan == "outputs":
-        raise StyleEngineError(f"--style {style!r}: these styles cannot be weight-blended (different architectures "
-                               f"or no checkpoint); use output blending (BlendedStylizer)")
-    return str(blend_checkpoint(parts))
-
-
-class BlendedStylizer:
-    """Output blending: one Stylizer per part, outputs averaged with the weights. Same array API as Stylizer."""
-
-    def __init__(self, style: str, backend: str = "auto", *, strength: float = 1.0, **options: Any):
-        from .stylizer import Stylizer
-
-        self.parts = parse_style_spec(style)
-        self.stylizers = []
-        try:
-            for p in self.parts:
-                # --strength is linear, so applying it per part equals applying it to the blend.
-                self.stylizers.append(Stylizer(p.style, backend, strength=strength, **options))
-        except BaseException:
-            self.close()
-            raise
-
-    def stylize_batch(self, frames: np.ndarray) -> np.ndarray:
-        return blend_outputs([s.stylize_batch(frames) for s in self.stylizers], [p.weight for p in self.parts])
-
-    def stylize_array(self, rgb: np.ndarray) -> np.ndarray:
-        return self.stylize_batch(rgb[None])[0]
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.stylize_batch(image) if image.ndim == 4 else self.stylize_array(image)
-
-    def close(self) -> None:
-        for s in self.stylizers:
-            s.close()
-        self.stylizers = []
-
-    def __enter__(self) -> "BlendedStylizer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def blend_bundles(bundles: Sequence[Bundle], weights: Sequence[float]) -> Bundle:
+    """One bundle whose networks interpolate the parts' weights; cached under <cache>/blends/ by content."""
+    if not same_architecture(bundles):
+        raise StyleEngineError("weight blending needs styles of one preset/architecture; use output blending "
+                               "(BlendedStylizer in the Python API)")
+    for b in bundles:
+        b.verify_all()
+    sources = [b.expected_sha256(b.onnx("fp32").name) or b.path.name for b in bundles]
+    key = hashlib.sha256(json.dumps([[s, round(w, 6)] for s, w in zip(sources, weights)]).encode()).hexdigest()
+    target = cache_dir("blends") / f"blend-{key[:16]}.engine"
+    if is_bundle(target):
+        return load_bundle(target)
+    name = "+".join(f"{b.style_name}:{w:.3g}" for b, w in zip(bundles, weights))
+    style = {"name": name, "blend": [{"style": b.style_name, "weight": w, "source_sha256": s,
+                                      "attribution": (b.manifest.get("style") or {}).get("attribution")}
+                                     for b, w, s in zip(bundles, weights, sources)]}
+    log.info("blending %s (once; cached in %s)", name, target)
+    with atomic_dir(target, overwrite=True) as tmp:
+        models, files = {}, []
+        for precision in ("fp32", "fp16"):
+            paths = [b.onnx(precision) for b in bundles]
+            if all(p is not None for p in paths):
+                blend_onnx(paths, weights, tmp / paths[0].name)
+                models[precision] = paths[0].name
+                files.append(paths[0].name)
+        if _blend_checkpoint(bundles, weights, tmp / CHECKPOINT, style):
+            files.append(CHECKPOINT)
+        first = bundles[0].manifest
+        entries = file_entries(tmp, files)
+        manifest = {"format": BUNDLE_FORMAT, "style": style, "preset": first.get("preset"), "arch": first.get("arch"),
+                    "io": first.get("io"), "loss_net": first.get("loss_net"), "source_format": "blend",
+                    "created_by": f"styleengine {__version__}",
+                    "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "models": models,
+                    "onnx": {p: {"file": f, "sha256": entries[f]["sha256"]} for p, f in models.items()},
+                    "tensorrt": {"built": False, "reason": "blend",
+                                                   "profiles": (first.get("tensorrt") or {}).get("profiles")},
+                    "files": entries}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return load_bundle(target)

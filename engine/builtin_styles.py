@@ -1,11 +1,12 @@
-"""Built-in painting styles shipped inside the package (styleengine/assets/styles/), usable with zero set-up.
+"""Built-in painting styles shipped inside the package (styleengine/assets/styles/), usable with zero set-up
+and without torch.
 
-Each built-in is a styleengine model file (FP16 weights, `save_model(..., half=True)`) whose metadata holds
-the style image's attribution and the full training config. `index.json` beside them repeats the listing
-data (name, file, preset, sha256, size, attribution) so that listing and resolving need neither torch nor
-unpickling; tests check that the index and the checkpoints agree.
+Each built-in is a complete bundle folder `<name>.engine/` (manifest with every file's sha256, FP32 and FP16
+ONNX, and model.pt with FP16 weights for the torch backend), made by benchmarks/train_builtins.py from a model
+our trainer wrote. Its metadata holds the painting's attribution, the lineage and the full training config.
+`index.json` beside them repeats the listing data (name, folder, preset, attribution, training summary) so
+listing needs no model file; tests check that index, bundles and checkpoints agree.
 
-Names: `<painting>` is the `fast` preset; `<painting>_johnson` the full-width `johnson` preset where trained.
 Only public-domain paintings (no Picasso: in copyright in the EU until 2043).
 """
 
@@ -16,22 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import Bundle, is_bundle, load_bundle
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.paths import assets_dir
 
-
-def _styles_dir() -> Path:
-    # Works for editable and wheel installs alike (engine/ installs as styleengine.engine).
-    from importlib.resources import files
-
-    return Path(str(files("styleengine"))) / "assets" / "styles"
-
-
-STYLES_DIR = _styles_dir()
+STYLES_DIR = assets_dir("styles")
 INDEX_FILE = "index.json"
-INDEX_FORMAT = "styleengine.builtins/1"
+INDEX_FORMAT = "styleengine.builtins/2"
 
 # The paintings built-ins are trained from (files in the project's shared style data); the attribution travels
-# into each checkpoint's style metadata. Reproductions from jcjohnson/fast-neural-style (see SOURCES below).
+# into each model's style metadata. Reproductions from jcjohnson/fast-neural-style and jcjohnson/neural-style.
 PAINTINGS: dict[str, dict[str, str]] = {
     "starry_night": {"title": "The Starry Night", "artist": "Vincent van Gogh", "year": "1889",
                      "rights": "public domain worldwide (artist died 1890)"},
@@ -41,9 +37,14 @@ PAINTINGS: dict[str, dict[str, str]] = {
                         "rights": "public domain (US: published before 1931; life+70 countries since 2015)"},
     "the_scream": {"title": "The Scream", "artist": "Edvard Munch", "year": "1893",
                    "rights": "public domain (US; life+70 countries since 2015)"},
+    "udnie": {"title": "Udnie (Young American Girl, The Dance)", "artist": "Francis Picabia", "year": "1913",
+              "rights": "public domain (US: published before 1931; EU since 2024)"},
+    "woman_with_hat": {"title": "Woman with a Hat", "artist": "Henri Matisse", "year": "1905",
+                       "rights": "public domain (US: published before 1931; EU since 2025)"},
+    "shipwreck": {"title": "The Shipwreck", "artist": "J. M. W. Turner", "year": "c. 1805",
+                  "rights": "public domain worldwide (artist died 1851)"},
 }
 REPRODUCTION_SOURCE = "photographic reproduction from github.com/jcjohnson/fast-neural-style (images/styles)"
-
 
 SAMPLES = {"photo": "chelsea.jpg", "clip": "bunny_2s.mp4"}
 
@@ -51,7 +52,7 @@ SAMPLES = {"photo": "chelsea.jpg", "clip": "bunny_2s.mp4"}
 def sample_path(kind: str = "photo") -> Path:
     """A bundled sample to try styles on with zero set-up: "photo" (a cat, CC0) or "clip" (2 s of Big Buck Bunny)."""
     try:
-        p = STYLES_DIR.parent / "samples" / SAMPLES[kind]
+        p = assets_dir("samples", SAMPLES[kind])
     except KeyError:
         raise StyleEngineError(f"unknown sample {kind!r}; choose one of: {', '.join(SAMPLES)}") from None
     if not p.is_file():
@@ -73,21 +74,26 @@ def attribution_for(painting: str) -> str:
 @dataclass(frozen=True)
 class BuiltinStyle:
     name: str
-    path: Path
+    path: Path  # the bundle folder
     preset: str
     painting: str
     title: str
     artist: str
     year: str
     attribution: str
-    sha256: str
-    bytes: int
     train_summary: dict[str, Any]
 
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "model.pt"
+
+    def bundle(self) -> Bundle:
+        return load_bundle(self.path)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "preset": self.preset, "painting": self.painting,
+        return {"name": self.name, "bundle": str(self.path), "preset": self.preset, "painting": self.painting,
                 "title": self.title, "artist": self.artist, "year": self.year, "attribution": self.attribution,
-                "sha256": self.sha256, "bytes": self.bytes, "train": self.train_summary}
+                "train": self.train_summary}
 
 
 def _read_index(styles_dir: Path) -> dict[str, Any]:
@@ -104,17 +110,16 @@ def _read_index(styles_dir: Path) -> dict[str, Any]:
 
 
 def list_builtins(styles_dir: Path | None = None) -> list[BuiltinStyle]:
-    """The built-in styles whose model file is present, sorted by name."""
+    """The built-in styles whose bundle is present, sorted by name."""
     styles_dir = Path(styles_dir or STYLES_DIR)
     out = []
     for name, e in sorted(_read_index(styles_dir).items()):
-        path = styles_dir / e["file"]
-        if not path.is_file():
+        path = styles_dir / e["bundle"]
+        if not is_bundle(path):
             continue
-        out.append(BuiltinStyle(
-            name=name, path=path, preset=e["preset"], painting=e["painting"], title=e["title"],
-            artist=e["artist"], year=e["year"], attribution=e["attribution"], sha256=e["sha256"],
-            bytes=path.stat().st_size, train_summary=dict(e.get("train") or {})))
+        out.append(BuiltinStyle(name=name, path=path, preset=e["preset"], painting=e["painting"], title=e["title"],
+                                artist=e["artist"], year=e["year"], attribution=e["attribution"],
+                                train_summary=dict(e.get("train") or {})))
     return out
 
 
@@ -129,23 +134,20 @@ def get_builtin(name: str, styles_dir: Path | None = None) -> BuiltinStyle | Non
     return None
 
 
-def builtin_path(name: str, styles_dir: Path | None = None) -> Path | None:
-    """Path of the built-in's model file, or None if `name` is not a built-in."""
+def builtin_bundle(name: str, styles_dir: Path | None = None) -> Bundle | None:
+    """The built-in's bundle, or None if `name` is not a built-in."""
     s = get_builtin(name, styles_dir)
-    return s.path if s else None
+    return s.bundle() if s else None
 
 
-def index_entry(name: str, painting: str, file: str, preset: str, sha256: str,
-                train_summary: dict[str, Any]) -> dict[str, Any]:
+def index_entry(name: str, painting: str, bundle: str, preset: str, train_summary: dict[str, Any]) -> dict[str, Any]:
     """One index.json record (written by benchmarks/train_builtins.py after training)."""
     p = PAINTINGS[painting]
-    return {"file": file, "preset": preset, "painting": painting, "title": p["title"], "artist": p["artist"],
-            "year": p["year"], "attribution": attribution_for(painting), "sha256": sha256, "train": train_summary}
+    return {"bundle": bundle, "preset": preset, "painting": painting, "title": p["title"], "artist": p["artist"],
+            "year": p["year"], "attribution": attribution_for(painting), "train": train_summary}
 
 
 def write_index(entries: dict[str, dict[str, Any]], styles_dir: Path | None = None) -> Path:
-    from styleengine.fsutil import atomic_path
-
     styles_dir = Path(styles_dir or STYLES_DIR)
     target = styles_dir / INDEX_FILE
     with atomic_path(target) as tmp:

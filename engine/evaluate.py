@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 DEFAULT_BLENDS = (0.3, 0.5, 0.7)
 DEFAULT_FRAMES = 48
@@ -114,11 +114,11 @@ def style_image_for(style: str) -> Path | None:
     path = Path(style)
     try:
         if path.is_dir():
-            from .bundle import load_bundle
+            from styleengine.core.bundle import load_bundle
 
             meta = load_bundle(path).manifest.get("style") or {}
         elif path.is_file():
-            from styleengine.train.checkpoint import load_checkpoint
+            from styleengine.core.checkpoint import load_checkpoint
 
             meta = load_checkpoint(path).style
     except (StyleEngineError, ImportError):
@@ -176,7 +176,7 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
 def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFAULT_FRAMES, backend: str = "auto",
                      precision: str | None = None,
                      blends: Sequence[float] = DEFAULT_BLENDS, max_size: int | None = DEFAULT_MAX_SIZE,
-                     style_image: str | os.PathLike | None = None, verbose: bool = True) -> FlickerReport:
+                     style_image: str | os.PathLike | None = None) -> FlickerReport:
     """Measure flicker of `style` on the first `frames` frames of `video`; see the module doc."""
     from .stylizer import Stylizer
 
@@ -198,9 +198,7 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
         sd = StyleDistance(ref)
     else:
         notes.append("no style image known for this style (pass --style-image): style distance not measured")
-    from .blend import resolve_blend
-
-    with Stylizer(resolve_blend(str(style)), backend, precision=precision, verbose=verbose) as st:  # "a:0.5,b" too
+    with Stylizer(str(style), backend, precision=precision) as st:  # "a:0.5,b" too
         d = st.describe()
         backend_name = f"{d.get('backend')} {d.get('precision') or ''}".strip()
         variants = measure(clip, st.stylize_batch, blends=blends, style_distance=sd.image if sd else None)

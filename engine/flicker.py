@@ -119,8 +119,11 @@ class StyleDistance:
                  max_side: int | None = 640, random_weights: bool = False):
         import torch
 
-        from styleengine.train.loss_networks import build_loss_net, loss_net_defaults
-        from styleengine.train.losses import gram
+        from styleengine.core.loss_networks import (
+            build_loss_net,
+            gram,
+            loss_net_defaults,
+        )
 
         self._torch, self._gram = torch, gram
         self.layers = tuple(loss_net_defaults(loss_net).style_layers)
@@ -156,7 +159,7 @@ def _as_rgb_array(image) -> np.ndarray:
         return image
     from PIL import Image
 
-    from styleengine.errors import StyleEngineError
+    from styleengine.core.errors import StyleEngineError
 
     try:
         with Image.open(image) as im:

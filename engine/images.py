@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 # Formats that store an ICC profile / EXIF / alpha, by Pillow format name.
 ICC_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "JPEG2000", "AVIF", "HEIF"}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 METHODS = DIS_PRESETS + ("farneback",)

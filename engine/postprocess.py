@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 # BT.601 full-range RGB <-> YCbCr (what JPEG uses); only Y is taken from the stylized image.
 _TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)

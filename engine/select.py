@@ -1,65 +1,132 @@
-"""`--backend auto` and friends: try backends fastest-first and keep the first that loads.
+"""`--backend auto` and friends: which backends to try for a request, in which order, and opening the first that
+loads. Every skipped candidate is reported with its reason (the logger), so a slow choice is never silent.
 
-Order: TensorRT (own plan) > ONNX Runtime TensorRT EP > ONNX Runtime CUDA EP > torch CUDA FP16 > the fastest CPU
-path. On the CPU that is ONNX Runtime INT8 (benchmarks/results/cpu_speed*.json: ~2.2x eager torch per thread,
-~4x at default threads; quantized once per style in seconds, its measured PSNR vs FP32 printed), then ONNX Runtime
-FP32 (~1.5x per thread), then torch FP32 where onnxruntime is missing. The choice (and why faster ones were
-skipped) goes to stderr.
+GPU order: TensorRT (own plan) > ONNX Runtime TensorRT EP > ONNX Runtime CUDA EP > torch CUDA FP16.
+CPU with --backend auto: chosen by measurement per machine, style and size class (engine/auto_cpu.py).
+A forced --precision on the CPU: int8 -> ONNX Runtime; bf16/fp16 -> OpenVINO; fp32 -> ONNX Runtime, OpenVINO,
+torch in that order.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import Bundle
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.hostinfo import cuda_device_count
+from styleengine.core.log import log
 
-from .backend import REGISTRY, Backend, get_backend
-from .hardware import cuda_device_count
+from .auto_cpu import AutoCpuBackend
+from .backend import REGISTRY, Backend, create_backend, device_kind, get_backend
 
 BACKEND_CHOICES = ("auto", *REGISTRY)
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
-# The CPU precisions `auto` tries with ONNX Runtime, fastest first: INT8 has a small, measured quality cost
-# (39-46 dB PSNR vs FP32 on the built-ins and a random johnson net, printed on stderr) for ~1.5x FP32's speed.
-CPU_PRECISIONS = ("int8", "fp32")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
-def candidates(backend: str = "auto", *, device: str | None = None, precision: str | None = None) -> list[tuple[str, dict]]:
-    """(backend name, constructor kwargs) in the order to try them."""
+@dataclass(frozen=True)
+class Candidate:
+    backend: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        opts = self.options
+        parts = [opts.get("provider") and f"{opts['provider']} EP", opts.get("device"), opts.get("precision")]
+        inner = ", ".join(str(p) for p in parts if p)
+        return f"{self.backend} ({inner})" if inner else self.backend
+
+
+def check_request(backend: str, device: str | None, precision: str | None) -> tuple[str | None, str | None]:
+    """Validate the three choices; returns (device, precision) with "auto" as None."""
     if backend not in BACKEND_CHOICES:
         raise StyleEngineError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKEND_CHOICES)}")
     precision = None if precision in (None, "auto") else precision
     if precision is not None and precision not in PRECISION_CHOICES:
         raise StyleEngineError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISION_CHOICES)}")
-    want_cpu = device is not None and str(device) == "cpu"
-    want_gpu = device is not None and str(device).startswith("cuda")
-    gpu = cuda_device_count() > 0 and not want_cpu
-    if want_gpu and not gpu:
-        raise StyleEngineError(f"--device {device}: no NVIDIA GPU found (use --device cpu or leave it out)")
-    if device is not None and not (want_cpu or want_gpu):
-        raise StyleEngineError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
-    if precision == "int8":
-        want_cpu, gpu = True, False  # INT8 is our CPU path
-    out: list[tuple[str, dict]] = []
-    dev = {"device": device} if device else {}
+    device = None if device in (None, "auto") else str(device)
+    if device is not None:
+        device_kind(device)  # validates
+        if device_kind(device) == "cuda" and not cuda_device_count():
+            raise StyleEngineError(f"--device {device}: no NVIDIA GPU found (use --device cpu or leave it out)")
+    return device, precision
+
+
+def gpu_candidates(device: str | None, precision: str | None) -> list[Candidate]:
+    dev = device or "cuda:0"
     prec = {"precision": precision} if precision else {}
-    if gpu:
-        if precision in (None, "fp16"):
-            out.append(("tensorrt", dict(dev)))
-        gpu_dev = device or "cuda:0"
-        out.append(("onnxruntime", {"provider": "tensorrt", "device": gpu_dev, **prec}))
-        out.append(("onnxruntime", {"provider": "cuda", "device": gpu_dev, **prec}))
-        out.append(("torch", {"device": device or "cuda", **prec}))
-    if not want_gpu:
-        for cpu_precision in (precision,) if precision else CPU_PRECISIONS:
-            out.append(("onnxruntime", {"provider": "cpu", "precision": cpu_precision}))
-        if precision != "int8":
-            out.append(("torch", {"device": "cpu", "precision": precision or "fp32"}))
-    if backend != "auto":
-        out = [c for c in out if c[0] == backend]
-        if not out:
-            raise StyleEngineError(f"backend {backend} cannot run with device={device} precision={precision}")
+    out = []
+    if precision in (None, "fp16"):
+        out.append(Candidate("tensorrt", {"device": dev}))
+    out += [Candidate("onnxruntime", {"provider": "tensorrt", "device": dev, **prec}),
+            Candidate("onnxruntime", {"provider": "cuda", "device": dev, **prec}),
+            Candidate("torch", {"device": dev, **prec})]
     return out
+
+
+def cpu_candidates(precision: str | None) -> list[Candidate]:
+    if precision is None:
+        return [Candidate("auto", {"device": "cpu"})]
+    names = {"int8": ("onnxruntime",), "bf16": ("openvino",), "fp16": ("openvino",)}.get(
+        precision, ("onnxruntime", "openvino", "torch"))
+    return [Candidate(name, {"device": "cpu", "precision": precision}) for name in names]
+
+
+def candidates(backend: str = "auto", *, device: str | None = None, precision: str | None = None) -> list[Candidate]:
+    """The (backend, options) to try in order for the request."""
+    device, precision = check_request(backend, device, precision)
+    gpu = cuda_device_count() > 0 and device != "cpu"
+    out: list[Candidate] = []
+    if gpu and (device is None or device_kind(device) == "cuda") and precision not in ("int8", "bf16"):
+        out += gpu_candidates(device, precision)
+    if device is None or device == "cpu":
+        out += cpu_candidates(precision)
+    if backend == "auto":
+        return out
+    named = [c for c in out if c.backend == backend]
+    if (device is None or device == "cpu") and "cpu" in get_backend(backend).devices:
+        # a named backend on the CPU, at its own default precision if none asked
+        cpu = {"device": "cpu", **({"precision": precision} if precision else {})}
+        named = [c for c in named if c.options.get("device") != "cpu"] + [Candidate(backend, cpu)]
+    # Nothing fits (e.g. tensorrt without a GPU): still one candidate, so the backend itself says why not.
+    return named or [Candidate(backend, {k: v for k, v in (("device", device), ("precision", precision)) if v})]
+
+
+def open_backend(bundle: Bundle, backend: str = "auto", *, device: str | None = None, precision: str | None = None,
+                 options: dict[str, Any] | None = None) -> Backend:
+    """Construct and load the best backend for `bundle` under the constraints; logs the choice and the reasons
+    faster candidates were skipped. `options` go to the backend (named backends only; unknown ones are errors)."""
+    if options and backend == "auto":
+        raise StyleEngineError("backend options need a named --backend (they differ between backends)")
+    skipped: list[str] = []
+    tried = candidates(backend, device=device, precision=precision)
+    for cand in tried:
+        cls = AutoCpuBackend if cand.backend == "auto" else get_backend(cand.backend)
+        ok, why = cls.available_for(**cand.options)
+        if not ok:
+            skipped.append(f"{cand.label}: {why}")
+            continue
+        try:
+            be = (AutoCpuBackend(bundle, **cand.options) if cand.backend == "auto"
+                  else create_backend(cand.backend, bundle, **cand.options, **(options or {})))
+            be.load()
+        except StyleEngineError as exc:
+            if backend != "auto" and len(tried) == 1:
+                raise
+            skipped.append(f"{cand.label}: {exc}")
+            continue
+        except Exception as exc:  # a broken GPU stack must not stop the fallback to the next backend
+            skipped.append(f"{cand.label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            continue
+        for s in skipped:
+            log.info("skipped %s", s)
+        if cand.backend == "auto":
+            log.info("backend: auto (the fastest CPU runtime at full fidelity, measured on the first frame)")
+        else:
+            log.info("backend: %s", label(be))
+        return be
+    what = "--backend auto" if backend == "auto" else f"the {backend} backend"
+    raise StyleEngineError(f"{what} cannot run here: " + "; ".join(skipped))
 
 
 def label(be: Backend) -> str:
@@ -71,30 +138,3 @@ def label(be: Backend) -> str:
     if q:
         parts.append(f"INT8 vs FP32: PSNR {q['psnr_db']} dB, max diff {q['max_abs_diff']}")
     return f"{be.name} ({', '.join(str(p) for p in parts if p)})"
-
-
-def open_backend(bundle, backend: str = "auto", *, device: str | None = None, precision: str | None = None,
-                 log: Callable[[str], None] | None = None, **options: Any) -> Backend:
-    """Construct and load the best backend for `bundle` under the constraints; logs the choice."""
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    skipped: list[str] = []
-    for name, kwargs in candidates(backend, device=device, precision=precision):
-        cls = get_backend(name)
-        ok, why = cls.available()
-        if not ok:
-            skipped.append(f"{name}: {why}")
-            continue
-        be = cls(bundle, **kwargs, **options)
-        try:
-            be.load()
-        except StyleEngineError as exc:
-            skipped.append(f"{name}{' ' + kwargs['provider'] if 'provider' in kwargs else ''}: {exc}")
-            continue
-        except Exception as exc:  # a broken GPU stack must not stop the fallback to the next backend
-            skipped.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            continue
-        if skipped and backend == "auto" and cuda_device_count():
-            log("skipped faster backends: " + "; ".join(skipped))
-        log(f"backend: {label(be)}")
-        return be
-    raise StyleEngineError(f"no usable backend for --backend {backend}: " + "; ".join(skipped))

@@ -16,7 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from styleengine.errors import Interrupted, StyleEngineError
+from styleengine.core.errors import Interrupted, StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.log import NullProgress, log, progress
+from styleengine.core.shapes import check_max_size
+
+from . import postprocess
+from .images import format_for, load_image, save_image
+from .stylizer import Stylizer
+from .video.pipeline import stylize_video
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif", ".ppm",
               ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k", ".avif", ".heic", ".heif", ".jxl", ".ico"}
@@ -96,6 +104,9 @@ def plan_jobs(inputs: list[str], output: str | None) -> list[Job]:
         raise StyleEngineError("-o - (stdout) takes exactly one input image")
     if out_dir_mode and Path(output).exists() and not Path(output).is_dir():
         raise StyleEngineError(f"output {output} is a file, but several inputs (or a folder) need an output folder")
+    if out_dir_mode and not Path(output).exists() and Path(output).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS:
+        raise StyleEngineError(f"several inputs (or a folder) need an output folder, and {output} names a file; "
+                               f"give a folder (e.g. -o styled/)")
     out = Path(output) if output != STDIO else None
     skip = _resolve(out) if out_dir_mode and out is not None else None
     jobs: list[Job] = []
@@ -138,20 +149,6 @@ def plan_jobs(inputs: list[str], output: str | None) -> list[Job]:
     return jobs
 
 
-def _finish_filter(strength: float, preserve_color: bool):
-    """A video FrameFilter applying --preserve-color / --strength, or None when they are at their defaults."""
-    if strength >= 1.0 and not preserve_color:
-        return None
-    from . import postprocess
-    from .video.filters import FrameFilter
-
-    class FinishFilter(FrameFilter):
-        def apply(self, source, stylized, meta):
-            return postprocess.finish(source, stylized, strength=strength, preserve_colors=preserve_color)
-
-    return FinishFilter()
-
-
 def _stdout_format(loaded) -> str:
     from PIL import Image
 
@@ -162,83 +159,83 @@ def _stdout_format(loaded) -> str:
 def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str = "auto", device: str | None = None,
             precision: str | None = None, max_size: int | None = None, strength: float = 1.0,
             preserve_color: bool = False, overwrite: bool = False, video_options: dict[str, Any] | None = None,
-            on_result: Callable[[FileResult], None] | None = None, verbose: bool = True,
+            on_result: Callable[[FileResult], None] | None = None,
             stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> list[FileResult]:
-    """Stylize images (and videos) from `inputs` into `output`. Returns one FileResult per input file.
+    """Stylize images (and videos) from `inputs` into `output`. Returns one FileResult per input file; each is
+    also handed to `on_result` as soon as it is done (the CLI prints failures from there).
 
     Errors about the whole request (bad style, backend, options, output shape) raise StyleEngineError.
     """
-    from . import postprocess
-
     postprocess.check_strength(strength)
-    if max_size is not None and int(max_size) < 8:
-        raise StyleEngineError(f"--max-size must be at least 8 pixels, got {max_size}")
+    check_max_size(max_size)
     jobs = plan_jobs(list(inputs), output)
-    from .images import format_for
-
     results: list[FileResult] = []
     stylizer = None
 
-    def report(res: FileResult) -> None:
+    def get_stylizer() -> Stylizer:
+        nonlocal stylizer
+        if stylizer is None:
+            stylizer = Stylizer(style, backend, device=device, precision=precision, max_size=max_size,
+                                strength=strength, preserve_color=preserve_color)
+        return stylizer
+
+    def report(res: FileResult, bar) -> None:
         results.append(res)
-        if not res.ok and verbose:
-            print(f"error: {res.input}: {res.error}", file=sys.stderr, flush=True)
+        bar.update(advance=1, info=Path(res.input).name)
         if on_result:
             on_result(res)
 
-    def get_stylizer():
-        nonlocal stylizer
-        if stylizer is None:
-            from .stylizer import Stylizer
-
-            stylizer = Stylizer(style, backend, device=device, precision=precision, max_size=max_size,
-                                strength=strength, preserve_color=preserve_color, verbose=verbose)
-        return stylizer
-
     try:
-        for job in jobs:
-            name = str(job.src) if job.src != STDIO else "<stdin>"
-            if job.error:
-                report(FileResult(name, None, False, job.kind, job.error))
-                continue
-            dst = job.dst
-            if isinstance(dst, Path):
-                if not overwrite and dst.exists():
-                    report(FileResult(name, str(dst), False, job.kind, f"output exists (use --overwrite): {dst}"))
-                    continue
-            t0 = time.perf_counter()
-            loaded = None
-            try:
-                if job.kind == "image":
-                    # Read the input and check the output format before (lazily) loading a model.
-                    loaded = _read_input(job, stdin)
-                    if isinstance(dst, Path):
-                        format_for(dst)
-            except StyleEngineError as exc:
-                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), name)))
-                continue
-            t_load = time.perf_counter()
-            st = get_stylizer()  # style/backend errors abort the whole run (raise)
-            t0 += time.perf_counter() - t_load  # per-file seconds exclude the one-time model load
-            try:
-                if job.kind == "video":
-                    res = _do_video(st, job, overwrite, max_size, strength, preserve_color, video_options or {}, verbose)
-                else:
-                    res = _do_image(st, job, loaded, overwrite, stdout)
-            except Interrupted:
-                raise
-            except StyleEngineError as exc:
-                report(FileResult(name, str(dst), False, job.kind, _strip(str(exc), name)))
-                continue
-            except MemoryError:
-                report(FileResult(name, str(dst), False, job.kind, "out of memory; use --max-size to downscale"))
-                continue
-            res.seconds = round(time.perf_counter() - t0, 4)
-            report(res)
+        with progress("stylize", len(jobs), unit="file") if len(jobs) > 1 else NullProgress() as bar:
+            for job in jobs:
+                report(_run_job(job, get_stylizer, overwrite, video_options or {}, stdin, stdout), bar)
     finally:
         if stylizer is not None:
             stylizer.close()
     return results
+
+
+def _run_job(job: Job, get_stylizer: Callable[[], Stylizer], overwrite: bool, video_options: dict[str, Any],
+             stdin: BinaryIO | None, stdout: BinaryIO | None) -> FileResult:
+    """One input -> one FileResult. Problems with this file (unreadable, unwritable output) are its result;
+    style and backend problems abort the run (they raise)."""
+    name = str(job.src) if job.src != STDIO else "<stdin>"
+    if job.error:
+        return FileResult(name, None, False, job.kind, job.error)
+    dst = job.dst
+    if isinstance(dst, Path) and not overwrite and dst.exists():
+        return FileResult(name, str(dst), False, job.kind, f"output exists (use --overwrite): {dst}")
+    loaded = None
+    try:
+        if job.kind == "image":
+            # Read the input and check the output format before (lazily) loading a model.
+            loaded = _read_input(job, stdin)
+            if isinstance(dst, Path):
+                format_for(dst)
+    except StyleEngineError as exc:
+        return FileResult(name, str(dst), False, job.kind, _strip(str(exc), name))
+    st = get_stylizer()  # style/backend errors abort the whole run (raise)
+    t0 = time.perf_counter()  # per-file seconds exclude the one-time model load
+    try:
+        if job.kind == "video":
+            res = _do_video(st, job, overwrite, video_options)
+        else:
+            res = _do_image(st, job, loaded, overwrite, stdout)
+    except Interrupted:
+        raise
+    except StyleEngineError as exc:
+        return FileResult(name, str(dst), False, job.kind, _strip(str(exc), name))
+    except MemoryError:
+        return FileResult(name, str(dst), False, job.kind, "out of memory; use --max-size to downscale")
+    except OSError as exc:  # read-only filesystem, permission denied, disk full, a file where a folder should be
+        return FileResult(name, str(dst), False, job.kind, f"cannot write {dst}: {write_error(exc)}")
+    res.seconds = round(time.perf_counter() - t0, 4)
+    return res
+
+
+def write_error(exc: OSError) -> str:
+    """A short reason for a failed write, from the OS error (no traceback)."""
+    return exc.strerror or type(exc).__name__
 
 
 def _strip(msg: str, path: Any) -> str:
@@ -248,8 +245,6 @@ def _strip(msg: str, path: Any) -> str:
 
 
 def _read_input(job: Job, stdin: BinaryIO | None):
-    from .images import load_image
-
     if job.src == STDIO:
         data = (stdin or sys.stdin.buffer).read()
         if not data:
@@ -258,11 +253,7 @@ def _read_input(job: Job, stdin: BinaryIO | None):
     return load_image(job.src)
 
 
-def _do_image(st, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) -> FileResult:
-    from styleengine.fsutil import atomic_path
-
-    from .images import format_for, save_image
-
+def _do_image(st: Stylizer, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) -> FileResult:
     out = st.stylize_loaded(loaded)
     h, w = out.rgb.shape[:2]
     if job.dst == STDIO:
@@ -278,7 +269,7 @@ def _do_image(st, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) ->
         dst.parent.mkdir(parents=True, exist_ok=True)
         fmt = format_for(dst)
         if fmt == "JPEG" and out.alpha is not None:
-            print(f"note: {dst}: JPEG has no alpha channel; transparency dropped", file=sys.stderr, flush=True)
+            log.warning("note: %s: JPEG has no alpha channel; transparency dropped", dst)
         with atomic_path(dst, overwrite=overwrite, suffix=dst.suffix) as tmp:
             save_image(tmp, out.rgb, alpha=out.alpha, icc_profile=out.icc_profile, exif=out.exif, format=fmt)
         dst_name = str(dst)
@@ -286,20 +277,13 @@ def _do_image(st, job: Job, loaded, overwrite: bool, stdout: BinaryIO | None) ->
     return FileResult(name, dst_name, True, "image", width=w, height=h, backend=st.backend_name)
 
 
-def _do_video(st, job: Job, overwrite: bool, max_size, strength: float, preserve_color: bool,
-              video_options: dict[str, Any], verbose: bool) -> FileResult:
-    try:
-        from .video import stylize_video
-    except ImportError as exc:
-        raise StyleEngineError(f"video support is unavailable ({exc})") from None
+def _do_video(st: Stylizer, job: Job, overwrite: bool, video_options: dict[str, Any]) -> FileResult:
     dst = Path(job.dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    filters = [f for f in [_finish_filter(strength, preserve_color)] if f is not None]
     opts = {k: v for k, v in video_options.items() if v is not None}
-    res = stylize_video(job.src, dst, st.backend, max_size=max_size, overwrite=overwrite,
-                        filters=filters or None, progress=verbose, verbose=verbose, **opts)
-    d = res.to_dict() if hasattr(res, "to_dict") else {}
+    res = stylize_video(job.src, dst, st, overwrite=overwrite, **opts)
+    d = res.to_dict()
     enc = d.get("encoder") or {}
-    w, h = enc.get("width"), enc.get("height")
-    return FileResult(str(job.src), str(dst), True, "video", width=w, height=h, backend=st.backend_name,
+    return FileResult(str(job.src), str(dst), True, "video", width=enc.get("width"), height=enc.get("height"),
+                      backend=st.backend_name,
                       extra={k: d[k] for k in ("frames", "fps", "partial", "encoder") if k in d})

@@ -19,12 +19,13 @@ frame to one stylized frame.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 from . import opticalflow as of
 from .video.filters import FrameFilter, FrameMeta
@@ -126,7 +127,8 @@ class TemporalStabilizer(FrameFilter):
 
     def apply(self, source: np.ndarray, stylized: np.ndarray, meta: FrameMeta | None = None) -> np.ndarray:
         if stylized.dtype != np.uint8 or stylized.ndim != 3 or stylized.shape[2] != 3:
-            raise StyleEngineError(f"temporal: stylized frame must be uint8 (H, W, 3), got {stylized.dtype} {stylized.shape}")
+            raise StyleEngineError(f"temporal: stylized frame must be uint8 (H, W, 3), "
+                                   f"got {stylized.dtype} {stylized.shape}")
         motion = meta.context if meta is not None and isinstance(meta.context, Motion) else None
         if motion is None:  # called without analyze() (not through the pipeline)
             motion = self.analyze(source, meta)
@@ -161,3 +163,11 @@ class TemporalStabilizer(FrameFilter):
             raise StyleEngineError(f"temporal: {len(frames)} input frames but {len(stylized)} stylized frames")
         return np.stack([self.process(f, s) for f, s in zip(frames, stylized)]) if len(frames) else stylized
 
+
+def temporal_filter(temporal: bool, blend: float | None = None):
+    """The `temporal` argument of stylize_video/live for --temporal [--temporal-blend X]: None (off), True
+    (the default stabilizer), or a per-stream factory with the asked blend (validated now, before any work)."""
+    if blend is None:
+        return True if temporal else None
+    config = TemporalConfig(blend=blend)
+    return functools.partial(TemporalStabilizer, config)

@@ -6,20 +6,31 @@ failure (bad checkpoint, failed parity, Ctrl-C) never leaves a half-written bund
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from styleengine.engine.bundle import CHECKPOINT, MANIFEST, ONNX_FILES, PLANS_DIR, is_bundle
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_dir, default_mode, sha256_file
+from styleengine.core.bundle import (
+    CHECKPOINT,
+    MANIFEST,
+    ONNX_FILES,
+    PLANS_DIR,
+    file_entries,
+    is_bundle,
+)
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_dir, sha256_file
+from styleengine.core.log import log, progress
+from styleengine.core.shapes import Profile, parse_shapes
 
-from .profiles import Profile, parse_shapes
-
-log = logging.getLogger(__name__)
+from . import tensorrt_build
+from .fp16 import export_fp16
+from .manifest import bundle_manifest, model_metadata
+from .onnx_export import DEFAULT_OPSET, export_onnx, read_metadata
+from .parity import onnx_parity
 
 TENSORRT_MODES = ("auto", "off", "require")
 
@@ -30,14 +41,6 @@ class BuildResult:
     manifest: dict[str, Any]
     plans: list[Path] = field(default_factory=list)
     tensorrt_note: str | None = None  # one line for stderr when no plan was built
-
-
-def apply_umask(path: Path) -> None:
-    """Temp files/folders are created private (0600/0700); give the finished artifact, and every file inside
-    it, the user's usual modes."""
-    paths = [path] + (sorted(path.rglob("*")) if path.is_dir() else [])
-    for p in paths:
-        p.chmod(default_mode(directory=p.is_dir()))
 
 
 def default_output(checkpoint: str | os.PathLike) -> Path:
@@ -68,7 +71,7 @@ def _check_target(output: Path, overwrite: bool) -> None:
 
 def _write_checkpoint(ckpt, src: Path | None, dst: Path) -> None:
     """model.pt: a byte copy of a styleengine model file, else re-saved as one (self-describing, no train state)."""
-    from styleengine.train.checkpoint import MODEL_FORMAT, save_model
+    from styleengine.core.checkpoint import MODEL_FORMAT, save_model
 
     if src is not None and ckpt.source_format == MODEL_FORMAT:
         shutil.copyfile(src, dst)
@@ -78,7 +81,7 @@ def _write_checkpoint(ckpt, src: Path | None, dst: Path) -> None:
 
 
 def load_source_checkpoint(path: Path):
-    from styleengine.train.checkpoint import load_checkpoint
+    from styleengine.core.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -86,7 +89,7 @@ def load_source_checkpoint(path: Path):
 def check_preset(ckpt) -> None:
     """A preset name promises an architecture (refit across styles relies on it): unknown names and names
     that contradict the stored widths/blocks are refused."""
-    from styleengine.train.network import PRESETS
+    from styleengine.core.network import PRESETS
 
     arch = ckpt.arch
     if arch.preset == "custom":
@@ -111,12 +114,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
     workspace: TensorRT workspace limit in MiB. opt_level: builder optimization level 0-5.
     timing_cache: TensorRT timing cache file (default: the user cache folder; shared by all styles).
     """
-    from styleengine.train.checkpoint import Checkpoint
-
-    from .fp16 import export_fp16
-    from .manifest import bundle_manifest, model_metadata
-    from .onnx_export import DEFAULT_OPSET, export_onnx
-    from .parity import onnx_parity
+    from styleengine.core.checkpoint import Checkpoint
 
     mode = _tensorrt_mode(tensorrt)
     profiles: list[Profile] = parse_shapes(shapes)  # bad shapes fail before anything is written
@@ -132,22 +130,22 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
     output = Path(output) if output is not None else default_output(src)
     _check_target(output, overwrite)
 
-    from . import tensorrt_build
-
     trt_ok, trt_reason = (False, "TensorRT disabled (--tensorrt off)") if mode == "off" else tensorrt_build.probe()
     if mode == "require" and not trt_ok:
         raise StyleEngineError(f"cannot build a TensorRT plan: {trt_reason}")
     tensorrt_build.validate_options(workspace=workspace, opt_level=opt_level)  # bad options fail even without TRT
 
-    with atomic_dir(output, overwrite=overwrite) as tmp:
+    steps = 3 + (2 if validate else 0) + (1 if trt_ok else 0)
+    with atomic_dir(output, overwrite=overwrite) as tmp, progress(f"build {output.name}", steps, unit="step") as bar:
         _write_checkpoint(ckpt, src, tmp / CHECKPOINT)
+        bar.update(advance=1, info="FP32 ONNX export")
         meta = model_metadata(ckpt)
         fp32 = export_onnx(ckpt, tmp / ONNX_FILES["fp32"], opset=opset, exporter=exporter, metadata=meta)
+        bar.update(advance=1, info="FP16 ONNX")
         fp16 = export_fp16(fp32, tmp / ONNX_FILES["fp16"])
+        bar.update(advance=1, info="parity vs torch" if validate else None)
         onnx_info = {}
         for precision, path in (("fp32", fp32), ("fp16", fp16)):
-            from .onnx_export import read_metadata
-
             m = read_metadata(path)
             onnx_info[precision] = {"file": path.name, "sha256": sha256_file(path), "opset": m.get("opset"),
                                     "exporter": m.get("exporter"), "bytes": path.stat().st_size}
@@ -155,6 +153,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
         if validate:
             for precision, path in (("fp32", fp32), ("fp16", fp16)):
                 res = onnx_parity(path, ckpt, precision=precision)
+                bar.update(advance=1)
                 validation[precision] = res
                 if not res["ok"]:
                     raise StyleEngineError(f"{precision} ONNX does not match torch: max diff {res['max_abs_diff']} "
@@ -163,6 +162,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
         note = None
         built = []
         if trt_ok:
+            bar.update(info="TensorRT plan (minutes)")
             try:
                 built = tensorrt_build.build_plans(fp16, tmp / PLANS_DIR, profiles=profiles, refit=refit,
                                                    workspace=workspace, opt_level=opt_level, timing_cache=timing_cache)
@@ -172,6 +172,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
                 # auto: the validated ONNX models are still worth having; say exactly why there is no plan.
                 trt_ok, trt_reason = False, f"TensorRT build failed ({exc})"
                 shutil.rmtree(tmp / PLANS_DIR, ignore_errors=True)
+            bar.update(advance=1)
         if built:
             plans = [p.plan for p in built]
             trt_info = {"built": True, "plans": [p.sidecar.name for p in built],
@@ -183,11 +184,9 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
                         "refit": refit}
         manifest = bundle_manifest(ckpt, models={k: v["file"] for k, v in onnx_info.items()}, onnx=onnx_info,
                                    plans=[f"{PLANS_DIR}/{p.with_suffix('.json').name}" for p in plans],
-                                   validation=validation, tensorrt=trt_info)
-        import json
-
+                                   validation=validation, tensorrt=trt_info,
+                                   files=file_entries(tmp, [CHECKPOINT, fp32.name, fp16.name]))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
-        apply_umask(tmp)
     final_plans = [output / PLANS_DIR / p.name for p in plans]
-    log.info("built bundle %s", output)
+    log.debug("built bundle %s", output)
     return BuildResult(output, manifest, final_plans, note)

@@ -18,8 +18,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+
+from .onnx_export import read_metadata, set_metadata
 
 # Ops computed in FP16 (all their float inputs/outputs become FP16, except the positions in _KEEP_FP32_INPUTS).
 FP16_OPS = frozenset({"Conv", "Relu", "Add", "Sub", "Mul", "Pad", "Resize", "Transpose", "Slice", "Clip", "Round",
@@ -174,9 +176,6 @@ def export_fp16(fp32_onnx: str | os.PathLike, path: str | os.PathLike, *, overwr
     """Convert the FP32 bundle ONNX at `fp32_onnx` to the mixed-precision model at `path` (atomic write)."""
     import onnx
 
-    from .build import apply_umask
-    from .onnx_export import read_metadata, set_metadata
-
     src = onnx.load(str(fp32_onnx))
     meta = dict(metadata) if metadata is not None else read_metadata(src)
     half = convert_to_mixed_fp16(src)
@@ -186,5 +185,4 @@ def export_fp16(fp32_onnx: str | os.PathLike, path: str | os.PathLike, *, overwr
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         onnx.save(half, str(tmp))
-        apply_umask(tmp)
     return path

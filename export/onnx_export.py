@@ -18,11 +18,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from styleengine.engine.bundle import INPUT_NAME, OUTPUT_NAME
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path
+from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.log import log
 
-log = logging.getLogger(__name__)
+from .manifest import model_metadata
 
 DEFAULT_OPSET = 20  # 17-20 is what TensorRT 10.x/11.x and ONNX Runtime all accept
 EXPORTERS = ("dynamo", "torchscript")
@@ -242,9 +243,6 @@ def export_onnx(ckpt, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, ex
     """
     import onnx
 
-    from .build import apply_umask
-    from .manifest import model_metadata
-
     ckpt = _as_checkpoint(ckpt)
     model, used = export_model_proto(ckpt, opset=opset, exporter=exporter)
     simplified = None
@@ -262,12 +260,11 @@ def export_onnx(ckpt, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, ex
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         onnx.save(model, str(tmp))
-        apply_umask(tmp)
-    log.info("wrote %s (%s exporter, opset %d)", path, used, opset)
+    log.debug("wrote %s (%s exporter, opset %d)", path, used, opset)
     return path
 
 
 def _as_checkpoint(ckpt):
-    from styleengine.train.checkpoint import Checkpoint, load_checkpoint
+    from styleengine.core.checkpoint import Checkpoint, load_checkpoint
 
     return ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from .onnx_export import uint8_model
+
 # Odd sizes on purpose: the graph pads to a multiple of 4 and crops back.
 DEFAULT_SIZES: tuple[tuple[int, int, int], ...] = ((1, 37, 53), (2, 64, 48), (1, 8, 11))
 # Allowed max |difference| in uint8 levels. FP32: rounding of x.5 values can flip by one level.
@@ -33,8 +35,6 @@ def onnx_parity(onnx_path: str | os.PathLike, ckpt, *, sizes=DEFAULT_SIZES, prec
     import numpy as np
     import onnxruntime as ort
     import torch
-
-    from .onnx_export import uint8_model
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from styleengine.engine.bundle import load_bundle
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path
+from styleengine.core.bundle import load_bundle
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+
+from .build import build_bundle, check_preset, load_source_checkpoint
+from .fp16 import export_fp16
+from .onnx_export import DEFAULT_OPSET, export_onnx
+from .parity import onnx_parity
+from .triton import write_triton_repository
 
 
 @dataclass
@@ -38,9 +44,8 @@ def export(source: str | os.PathLike, *, onnx: str | os.PathLike | None = None, 
            triton: str | os.PathLike | None = None, overwrite: bool = False, opset: int | None = None,
            exporter: str = "dynamo", max_batch_size: int = 8, instances: int = 1, name: str | None = None,
            validate: bool = True) -> ExportResult:
-    """Write the requested artifacts; nothing is written for a step whose validation fails."""
-    from .build import apply_umask
-
+    """Write the requested artifacts; nothing is written for a step whose validation fails, and a bundle whose
+    files do not match its manifest is refused."""
     if onnx is None and fp16 is None and triton is None:
         raise StyleEngineError("nothing to export: give --onnx FILE, --fp16 FILE and/or --triton DIR")
     src = Path(source)
@@ -51,24 +56,19 @@ def export(source: str | os.PathLike, *, onnx: str | os.PathLike | None = None, 
 
     if src.is_dir():
         bundle = load_bundle(src)
+        bundle.verify_all()
         for what, p in targets:
             model = bundle.onnx("fp32" if what == "onnx" else "fp16")
             if model is None:
                 raise StyleEngineError(f"{src}: bundle has no {'fp32' if what == 'onnx' else 'fp16'} ONNX model")
             with atomic_path(p, overwrite=overwrite) as tmp:
                 shutil.copyfile(model, tmp)
-                apply_umask(tmp)
             result.written[what] = str(p)
         if triton is not None:
             tr = _triton(bundle, triton, name, max_batch_size, instances, overwrite)
             result.written["triton"] = str(tr.repository)
             result.notes += tr.notes
         return result
-
-    from .build import check_preset, load_source_checkpoint
-    from .fp16 import export_fp16
-    from .onnx_export import DEFAULT_OPSET, export_onnx
-    from .parity import onnx_parity
 
     ckpt = load_source_checkpoint(src)
     check_preset(ckpt)
@@ -90,11 +90,8 @@ def export(source: str | os.PathLike, *, onnx: str | os.PathLike | None = None, 
             for what, p in targets:
                 with atomic_path(p, overwrite=overwrite) as tmp:
                     shutil.copyfile(staged[what], tmp)
-                    apply_umask(tmp)
                 result.written[what] = str(p)
     if triton is not None:
-        from .build import build_bundle
-
         with tempfile.TemporaryDirectory(prefix=".styleengine-export-") as d:
             built = build_bundle(src, Path(d) / f"{src.stem}.engine", opset=opset, exporter=exporter, validate=validate)
             if built.tensorrt_note:
@@ -106,7 +103,5 @@ def export(source: str | os.PathLike, *, onnx: str | os.PathLike | None = None, 
 
 
 def _triton(bundle, repo, name, max_batch_size, instances, overwrite):
-    from .triton import write_triton_repository
-
     return write_triton_repository(bundle, repo, name=name, max_batch_size=max_batch_size, instances=instances,
                                    overwrite=overwrite)

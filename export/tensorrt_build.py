@@ -25,16 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from styleengine import __version__
-from styleengine.engine.bundle import INPUT_NAME, OUTPUT_NAME
-from styleengine.engine.plan_sidecar import RuntimeInfo, check_sidecar, current_gpu, sidecar_path, write_sidecar
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path, sha256_file
+from styleengine.core import __version__
+from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path, sha256_file
+from styleengine.core.log import log
+from styleengine.core.paths import cache_root
+from styleengine.core.plan_sidecar import (
+    RuntimeInfo,
+    check_sidecar,
+    current_gpu,
+    sidecar_path,
+    write_sidecar,
+)
+from styleengine.core.shapes import Profile
 
-from .profiles import Profile
-
-log = logging.getLogger(__name__)
-trt_log = logging.getLogger("styleengine.tensorrt")
+trt_log = log.getChild("tensorrt")  # TensorRT's own messages, at their severity
 
 DEFAULT_WORKSPACE_MIB = 4096
 
@@ -44,7 +50,7 @@ def probe() -> tuple[bool, str]:
     """(can build plans here?, reason). Checks the package, then a GPU, then that TensorRT imports."""
     if importlib.util.find_spec("tensorrt") is None:
         return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]' on a machine with an NVIDIA GPU)"
-    from styleengine.envinfo import gpu_info
+    from styleengine.core.hostinfo import gpu_info
 
     if not gpu_info():
         return False, "no NVIDIA GPU found (nvidia-smi reports none)"
@@ -152,7 +158,7 @@ def log_level(severity: Any) -> int:
 
 def default_timing_cache(runtime: RuntimeInfo) -> Path:
     """One cache per TensorRT build and GPU architecture, shared by every style (weights do not matter)."""
-    root = Path(os.environ.get("STYLEENGINE_CACHE") or Path.home() / ".cache" / "styleengine")
+    root = cache_root()
     safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in runtime.tensorrt_version)
     return root / "tensorrt" / f"timing-trt{safe}-sm{runtime.compute_capability.replace('.', '')}.cache"
 
@@ -352,17 +358,17 @@ class BuiltPlan:
 def build_plans(onnx_path: str | os.PathLike, plans_dir: str | os.PathLike, *, profiles: Sequence[Profile],
                 refit: bool = False, workspace: int | None = None, opt_level: int | None = None,
                 timing_cache: str | os.PathLike | None = None, precision: str = "fp16",
-                trt: Any = None, runtime: RuntimeInfo | None = None) -> list[BuiltPlan]:
-    """Build one plan (all `profiles` in it) from the FP16 ONNX into `plans_dir`, with its sidecar.
-
-    Also what the engine calls to build a plan on first use on a GPU machine.
+                trt: Any = None, runtime: RuntimeInfo | None = None, device_index: int = 0) -> list[BuiltPlan]:
+    """Build one plan (all `profiles` in it) from the FP16 ONNX into `plans_dir`, with its sidecar, for CUDA
+    device `device_index` (the caller makes it current). Also what the engine's TensorRTPlan loader calls to
+    build a plan on first use on a GPU machine.
     """
     if trt is None:
         import tensorrt as trt  # noqa: PLC0415
     validate_options(workspace=workspace, opt_level=opt_level)
     onnx_path = Path(onnx_path)
     if runtime is None:
-        gpu = current_gpu(0)
+        gpu = current_gpu(device_index)
         if gpu is None:
             raise StyleEngineError("no NVIDIA GPU found to build a TensorRT plan on")
         runtime = RuntimeInfo(str(trt.__version__), gpu[0], gpu[1])

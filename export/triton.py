@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from styleengine.engine.bundle import INPUT_NAME, OUTPUT_NAME, Bundle
-from styleengine.engine.plan_sidecar import read_sidecar
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_dir
-
-from .profiles import DEFAULT_PROFILE, Profile
+from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME, Bundle
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_dir
+from styleengine.core.plan_sidecar import read_sidecar
+from styleengine.core.shapes import DEFAULT_PROFILE, Profile
 
 MARKER = "# written by styleengine"
 CONFIG = "config.pbtxt"
@@ -160,14 +159,12 @@ def write_triton_repository(bundle: Bundle, repository: str | os.PathLike, *, na
     repo.mkdir(exist_ok=True)
     result = TritonResult(repo)
 
-    from .build import apply_umask
 
     with atomic_dir(onnx_dir, overwrite=overwrite) as tmp:
         (tmp / "1").mkdir()
         shutil.copyfile(onnx_src, tmp / "1" / "model.onnx")
         (tmp / CONFIG).write_text(onnx_config(onnx_dir.name, max_batch_size=max_batch_size, instances=instances,
                                               precision=precision))
-        apply_umask(tmp)
     result.models.append(onnx_dir)
 
     if plans:
@@ -184,7 +181,6 @@ def write_triton_repository(bundle: Bundle, repository: str | os.PathLike, *, na
                 shutil.copyfile(plan, tmp / "1" / plan.name)
             (tmp / CONFIG).write_text(plan_config(trt_dir.name, {cc: p.name for cc, p in plans.items()},
                                                   max_batch_size=trt_batch, instances=instances))
-            apply_umask(tmp)
         result.models.append(trt_dir)
         result.notes.append(f"TensorRT plans need a Triton container with TensorRT {', '.join(versions)}"
                             + ("" if trt_batch > 1 else "; plan profiles allow batch 1 only (rebuild with "

@@ -17,7 +17,7 @@ def assets() -> Path:
 def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1):
     import torch
 
-    from styleengine.train.network import ArchConfig, TransformerNet
+    from styleengine.core.network import ArchConfig, TransformerNet
 
     torch.manual_seed(seed)
     model = TransformerNet(ArchConfig("custom", tuple(widths), blocks))
@@ -34,7 +34,7 @@ def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A styleengine model file with a tiny custom architecture and random weights."""
-    from styleengine.train.checkpoint import save_model
+    from styleengine.core.checkpoint import save_model
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_model(path, make_tiny_model(), style={"name": "tiny"}, loss_net="random (test)")
@@ -51,3 +51,15 @@ def tiny_bundle(tiny_checkpoint, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("bundle") / "tiny.engine"
     return build_bundle(tiny_checkpoint, out, tensorrt="off").path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_b(tmp_path_factory) -> Path:
+    """A second tiny bundle of the same architecture, other weights (blending, refit-style tests)."""
+    from styleengine.core.checkpoint import save_model
+    from styleengine.export.build import build_bundle
+
+    folder = tmp_path_factory.mktemp("bundle_b")
+    ckpt = save_model(folder / "tiny_b.pt", make_tiny_model(seed=2), style={"name": "tiny_b", "attribution": "B"},
+                      loss_net="random (test)")
+    return build_bundle(ckpt, folder / "tiny_b.engine", tensorrt="off").path

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
 # Decompression bombs and truncated files raise; both count as corrupt.

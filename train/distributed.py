@@ -1,7 +1,7 @@
 """Multi-process training through torchrun (DDP): NCCL on GPUs, gloo on CPUs.
 
-    torchrun --nproc_per_node=8 -m styleengine.train.distributed STYLE.jpg DATA/ -o vangogh.pt [train options]
-    torchrun --nproc_per_node=2 -m styleengine.train.distributed ...   # 2 CPU processes, gloo
+    torchrun --nproc_per_node=8 -m styleengine train STYLE.jpg DATA/ -o vangogh.pt [train options]
+    torchrun --nproc_per_node=2 -m styleengine train ...   # 2 CPU processes, gloo
 
 `--batch-size` is per process; the global batch is batch_size * world_size and the data order depends only on
 (seed, step, global batch), so resuming with the same world size continues exactly. Rank 0 alone writes the
@@ -93,14 +93,3 @@ def shutdown(info: DistInfo) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-def main() -> None:
-    """torchrun entry point: the `styleengine train` command line, run in every process."""
-    from styleengine.cli import app
-
-    app(["train", *__import__("sys").argv[1:]], prog_name="styleengine train")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,24 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrices (N, C, C) normalized by C*H*W, always in float32 (fp16 sums overflow)."""
-    n, c, h, w = features.shape
-    f = features.float().reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
-
-
-def swag(features: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Activation smoothing (SWAG; Wang, Li, Vasconcelos, CVPR 2021): a softmax over each channel's spatial
-    positions, which raises the entropy of the peaky activations residual networks produce and makes them
-    better Gram features. Scaled by H*W (mean 1 per channel) so Grams of a 256-px crop and a 512-px style image
-    stay comparable. temperature <= 0 switches it off (the features come back unchanged)."""
-    if temperature <= 0:
-        return features
-    n, c, h, w = features.shape
-    x = features.float().reshape(n, c, h * w) / temperature
-    return (torch.softmax(x, dim=2) * (h * w)).reshape(n, c, h, w)
+from styleengine.core.loss_networks import gram
 
 
 def content_loss(y_feat: torch.Tensor, x_feat: torch.Tensor, *, relative: bool = False) -> torch.Tensor:
@@ -66,7 +49,7 @@ def tv_loss(y: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
-# ------------------------------------------------------------------------ temporal stability (issue 7)
+# ------------------------------------------------------------------------ temporal stability
 
 def random_smooth_warp(n: int, h: int, w: int, *, generator: torch.Generator, device: torch.device | str,
                        max_shift: float = 0.02, max_angle_deg: float = 1.0, max_zoom: float = 0.02,

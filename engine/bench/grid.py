@@ -15,13 +15,28 @@ from typing import Any, Callable
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core import __version__
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.hostinfo import PACKAGES, cpu_info, gpu_info, package_version
+from styleengine.core.log import log
 
+from ..backend import REGISTRY, create_backend, get_backend
+from ..environment import environment
 from .gpuinfo import gpu_clocks, sm_clock_mhz
 from .memory import DevicePeak, HostPeak
-from .source import BenchSource, open_source
-from .spec import BASELINE, GridSpec, Size, check_timing, parse_backends, parse_batches, parse_device, \
-    parse_precisions, parse_sizes, DEFAULT_SIZES
+from .source import BenchSource, open_source, profile_spec
+from .spec import (
+    BASELINE,
+    DEFAULT_SIZES,
+    GridSpec,
+    Size,
+    check_timing,
+    parse_backends,
+    parse_batches,
+    parse_device,
+    parse_precisions,
+    parse_sizes,
+)
 from .stats import rates, summarize
 
 REPORT_FORMAT = "styleengine.bench/1"
@@ -269,10 +284,25 @@ def _grid(spec: GridSpec) -> list[tuple[Size, int]]:
     return [(s, b) for s in spec.sizes for b in spec.batches]
 
 
-def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] = lambda m: None,
-             backend_options: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    from styleengine.engine.backend import get_backend
+def backend_available(name: str, device: str) -> tuple[bool, str]:
+    """Can backend `name` run on `device` here (its available_for: e.g. ONNX Runtime's GPU providers need the
+    onnxruntime-gpu build and a GPU)? Cheap: nothing is loaded. An import error in its module is a reason."""
+    try:
+        return get_backend(name).available_for(device=device)
+    except Exception as exc:
+        return False, _one_line(exc)
 
+
+def _runs_precision(name: str, device: str, precisions: list[str]) -> bool:
+    """Does backend `name` declare at least one of `precisions` on `device`'s kind?"""
+    try:
+        declared = get_backend(name).precisions.get("cpu" if device == "cpu" else "cuda", ())
+    except Exception:
+        return False
+    return any(p in declared for p in precisions)
+
+
+def run_grid(source: BenchSource, spec: GridSpec, *, backend_options: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     macs = source.macs_per_pixel
     shapes = _grid(spec)
@@ -284,7 +314,7 @@ def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] 
             row = _measure_row(row, runner, size, batch, spec, macs, references)
             rows.append(row)
             what = f"{row['backend']}{'/' + row['variant'] if row['variant'] else ''} {row['precision']} {size.label} x{batch}"
-            log(f"{what}: p50 {row['latency_ms_p50']:.2f} ms, {row['fps']:.1f} frames/s" if row["status"] == "ok"
+            log.info("%s", f"{what}: p50 {row['latency_ms_p50']:.2f} ms, {row['fps']:.1f} frames/s" if row["status"] == "ok"
                 else f"{what}: {row['status']}: {row['reason']}")
 
     # Baseline (eager FP32 torch) and torch variants share one CPU copy of the network.
@@ -320,23 +350,20 @@ def run_grid(source: BenchSource, spec: GridSpec, *, log: Callable[[str], None] 
                 tr.close()
 
     for name in spec.backends:
-        try:
-            cls = get_backend(name)
-            ok, reason = cls.available()
-        except Exception as exc:  # an import error inside the backend module is a reason, not a crash
-            ok, reason = False, _one_line(exc)
+        ok, reason = backend_available(name, spec.device)
         if not ok:
             rows.append(_row(name, None, spec.device, None, None, status="unavailable", reason=reason))
-            log(f"{name}: unavailable: {reason}")
+            log.info("%s", f"{name}: unavailable: {reason}")
             continue
         for precision in spec.precisions:
             t0 = time.perf_counter()
             try:
-                be = cls(source.bundle, device=spec.device, precision=precision, **(backend_options or {}).get(name, {}))
+                be = create_backend(name, source.bundle, device=spec.device, precision=precision,
+                                    **(backend_options or {}).get(name, {}))
                 be.load()
             except Exception as exc:
                 rows.append(_row(name, precision, spec.device, None, None, status="unavailable", reason=_one_line(exc)))
-                log(f"{name} {precision}: unavailable: {_one_line(exc)}")
+                log.info("%s", f"{name} {precision}: unavailable: {_one_line(exc)}")
                 continue
             load_s = round(time.perf_counter() - t0, 3)
             try:
@@ -363,7 +390,6 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
               device: str | None = "auto", warmup: int | None = None, iters: int | None = None,
               seconds: float | None = None, baseline: bool = True, variant: Any = None, seed: int = 0,
               threads: int | None = None, rounds: int = 1, min_iters: int = 3,
-              log: Callable[[str], None] = lambda m: None,
               backend_options: dict[str, dict[str, Any]] | None = None) -> BenchReport:
     """Benchmark STYLE over the grid. Arguments are validated before anything heavy runs (one-line errors).
 
@@ -372,8 +398,6 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
     rounds: passes over the whole grid; each cell pools its samples over the passes, so slow drifts of a shared
     machine's load (or a GPU's clocks) spread over all rows instead of hitting whichever ran at the time.
     """
-    from styleengine.engine.backend import REGISTRY
-
     dev = parse_device(device)
     kind = "cpu" if dev == "cpu" else "cuda"
     backends = parse_backends(backend, REGISTRY)
@@ -396,9 +420,10 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     env = _environment()
-    need_onnx = any(b != "torch" and env["backends"].get(b, {}).get("available") for b in backends)
-    from .source import profile_spec
-
+    # An ONNX export (random-weight presets) only where a non-torch row can run on this device at a requested
+    # precision: a GPU row of a CPU-only onnxruntime, or TensorRT without a GPU, costs nothing.
+    need_onnx = any(b != "torch" and backend_available(b, dev)[0] and _runs_precision(b, dev, precisions)
+                    for b in backends)
     shapes = [profile_spec([(s.height, s.width) for s in sizes], batches)]
     source = open_source(style, seed=seed, need_onnx=need_onnx, shapes=shapes)
     options = {k: dict(v) for k, v in (backend_options or {}).items()}
@@ -416,14 +441,14 @@ def run_bench(style: Any, *, backend: Any = None, precision: Any = None, size: A
         DevicePeak.record_floor(dev)
         before = gpu_clocks()
         if source.random_weights:
-            log(f"{source.label}: RANDOM WEIGHTS ({source.weights}) — speed only, the pictures mean nothing")
+            log.info("%s", f"{source.label}: RANDOM WEIGHTS ({source.weights}) — speed only, the pictures mean nothing")
         env["torch_threads"] = _torch_threads()
         env["load_average_1_5_15min"] = _load_average()  # a busy shared machine explains noisy rows
         passes = []
         for i in range(rounds):
             if rounds > 1:
-                log(f"round {i + 1} of {rounds}")
-            passes.append(run_grid(source, spec, log=log, backend_options=options))
+                log.info("%s", f"round {i + 1} of {rounds}")
+            passes.append(run_grid(source, spec, backend_options=options))
         rows = merge_rounds(passes, dev, source.macs_per_pixel)
         for r in rows:
             r.pop("_samples", None)
@@ -459,16 +484,16 @@ def _torch_threads() -> int | None:
 
 
 def _environment() -> dict[str, Any]:
-    """styleengine.envinfo.environment(), kept even when one backend module is broken (its error is recorded)."""
-    from styleengine import envinfo
+    """environment.environment(), kept even when one backend module is broken (its error is recorded)."""
+    import platform
+    import sys
 
     try:
-        return envinfo.environment()
+        return environment()
     except Exception as exc:
-        return {"styleengine": envinfo.__version__, "python": envinfo.sys.version.split()[0],
-                "platform": envinfo.platform.platform(),
-                "packages": {k: envinfo.package_version(v) for k, v in envinfo.PACKAGES.items()},
-                "cpu": envinfo.cpu_info(), "gpus": envinfo.gpu_info(), "backends": {},
+        return {"styleengine": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+                "packages": {k: package_version(v) for k, v in PACKAGES.items()},
+                "cpu": cpu_info(), "gpus": gpu_info(), "backends": {},
                 "error": f"environment() failed: {_one_line(exc)}"}
 
 

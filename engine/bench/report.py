@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from styleengine.fsutil import atomic_path
+from styleengine.core.fsutil import atomic_path
 
 from .grid import BenchReport
 
@@ -34,7 +34,7 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
-def _name(r: dict[str, Any]) -> str:
+def row_name(r: dict[str, Any]) -> str:
     return r["backend"] + (f"/{r['variant']}" if r.get("variant") else "")
 
 
@@ -93,16 +93,16 @@ MD_COLUMNS = [("backend", "backend"), ("precision", "prec"), ("size", "size"), (
               ("mean_abs_diff", "Δ mean"), ("max_abs_diff", "Δ max")]
 
 
-def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The table's columns: the identifying ones always, the others where some row has a value (no GPU columns
     in a CPU run)."""
     return [(k, h) for k, h in MD_COLUMNS if k in ("backend", "precision", "size", "batch", "latency_ms_p50")
             or any(r.get(k) is not None for r in rows)]
 
 
-def _cell(r: dict[str, Any], key: str) -> str:
+def cell(r: dict[str, Any], key: str) -> str:
     if key == "backend":
-        return _name(r)
+        return row_name(r)
     v = r.get(key)
     return _fmt(v, 3 if key == "tflops" else 2)
 
@@ -112,47 +112,20 @@ def to_markdown(report: BenchReport) -> str:
     if str(report.source.get("weights", "")).startswith("random"):
         out += [f"**Random weights** ({report.source['weights']}): speed only.", ""]
     ok = report.measured()
-    cols = _columns(ok)
+    cols = columns(ok)
     out.append("| " + " | ".join(h for _, h in cols) + " |")
     out.append("|" + "---|" * len(cols))
     for r in ok:
-        out.append("| " + " | ".join(_cell(r, k) for k, _ in cols) + " |")
+        out.append("| " + " | ".join(cell(r, k) for k, _ in cols) + " |")
     other = [r for r in report.rows if r["status"] != "ok"]
     if other:
         out += ["", "Not measured:", ""]
         for r in other:
             where = " ".join(str(x) for x in (r.get("precision"), r.get("size"), f"x{r['batch']}" if r.get("batch") else None) if x)
-            out.append(f"- {_name(r)}{' ' + where if where else ''}: {r['status']}: {r['reason']}")
+            out.append(f"- {row_name(r)}{' ' + where if where else ''}: {r['status']}: {r['reason']}")
     out += ["", "Notes:", ""] + [f"- {n}" for n in report.notes]
     out += ["", "Environment:", ""] + [f"- {line}" for line in environment_lines(report)]
     return "\n".join(out) + "\n"
-
-
-def print_table(report: BenchReport, file: Any) -> None:
-    """Rich table of measured rows, then the rows that could not run with their reasons."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=file, width=max(160, Console(file=file).width))
-    title = f"styleengine bench: {report.source.get('style')}"
-    if str(report.source.get("weights", "")).startswith("random"):
-        title += "  [bold red](RANDOM WEIGHTS: speed only)[/]"
-    table = Table(title=title, show_lines=False)
-    cols = _columns(report.measured())
-    for key, head in cols:
-        table.add_column(head, justify="left" if key in ("backend", "precision", "size") else "right", no_wrap=True)
-    for r in report.measured():
-        table.add_row(*[_cell(r, k) for k, _ in cols])
-    console.print(table)
-    for r in report.rows:
-        if r["status"] != "ok":
-            where = " ".join(str(x) for x in (r.get("precision"), r.get("size"), f"x{r['batch']}" if r.get("batch") else None) if x)
-            console.print(f"[yellow]{_name(r)}{' ' + where if where else ''}: {r['status']}[/]: {r['reason']}",
-                          highlight=False, markup=True)
-    for n in report.notes:
-        console.print(f"[dim]{n}[/]", highlight=False)
-    for line in environment_lines(report):
-        console.print(f"[dim]{line}[/]", highlight=False)
 
 
 def plot(report: BenchReport, path: Path) -> Path:
@@ -163,12 +136,12 @@ def plot(report: BenchReport, path: Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from styleengine.errors import StyleEngineError
+        from styleengine.core.errors import StyleEngineError
 
         raise StyleEngineError("--plot needs matplotlib (pip install 'styleengine[plot]')") from None
     series: dict[str, list[tuple[float, float, str]]] = {}
     for r in report.measured():
-        key = f"{_name(r)} {r['precision']} x{r['batch']}"
+        key = f"{row_name(r)} {r['precision']} x{r['batch']}"
         series.setdefault(key, []).append((r["height"] * r["width"] / 1e6, r["latency_ms_p50"], r["size"]))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     ticks: dict[float, str] = {}

@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from styleengine.engine.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST, Bundle, is_bundle
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import (
+    BUNDLE_FORMAT,
+    CHECKPOINT,
+    MANIFEST,
+    Bundle,
+    is_bundle,
+    load_bundle,
+)
+from styleengine.core.errors import StyleEngineError
+
+from ..loaders import build_bundle
+from ..styles import resolve_style
 
 PRESET_PREFIX = "preset:"
 
@@ -39,7 +49,7 @@ class BenchSource:
 
     def model(self):
         """The network as eager torch (for the baseline row), from the bundle's model.pt."""
-        from styleengine.train.checkpoint import load_checkpoint
+        from styleengine.core.checkpoint import load_checkpoint
 
         if self.bundle.checkpoint is None:
             raise StyleEngineError(f"{self.bundle.path}: bundle has no model.pt, so no eager torch baseline")
@@ -58,7 +68,7 @@ class BenchSource:
 def preset_name(style: str) -> str | None:
     """The preset a STYLE string names, or None when it names something else."""
     try:
-        from styleengine.train.network import PRESETS
+        from styleengine.core.network import PRESETS
     except ImportError:  # no torch: presets cannot be built anyway
         PRESETS = {"johnson": None, "fast": None}
     name = style[len(PRESET_PREFIX):] if style.startswith(PRESET_PREFIX) else style
@@ -71,12 +81,12 @@ def preset_name(style: str) -> str | None:
 
 def _arch_and_macs(bundle: Bundle) -> tuple[dict[str, Any] | None, float | None]:
     try:
-        from styleengine.train.network import ArchConfig, macs_per_pixel
+        from styleengine.core.network import ArchConfig, macs_per_pixel
     except ImportError:  # deployment install without torch: no MAC count, so no TFLOP/s column
         return bundle.manifest.get("arch"), None
     arch = bundle.manifest.get("arch")
     if not isinstance(arch, dict) and bundle.checkpoint is not None:
-        from styleengine.train.checkpoint import load_checkpoint
+        from styleengine.core.checkpoint import load_checkpoint
 
         arch = load_checkpoint(bundle.checkpoint).arch.to_dict()
     if not isinstance(arch, dict):
@@ -113,12 +123,10 @@ def make_random_bundle(name: str, folder: Path, *, seed: int = 0, need_onnx: boo
     try:
         import torch
 
-        from styleengine.train.checkpoint import save_model
-        from styleengine.train.network import PRESETS, TransformerNet
+        from styleengine.core.checkpoint import save_model
+        from styleengine.core.network import PRESETS, TransformerNet
     except ImportError:
         raise StyleEngineError(f"a random-weight {name!r} network needs torch (pip install 'styleengine[train]')") from None
-    from styleengine.engine.bundle import load_bundle
-
     folder = Path(folder)
     if folder.exists():
         raise StyleEngineError(f"output exists: {folder}")
@@ -128,9 +136,7 @@ def make_random_bundle(name: str, folder: Path, *, seed: int = 0, need_onnx: boo
     with tempfile.TemporaryDirectory(prefix="styleengine-bench-ckpt-") as td:
         ckpt = save_model(Path(td) / f"{name}-random.pt", model, style=style, loss_net="none (random weights)")
         if need_onnx:
-            from styleengine.export.build import build_bundle
-
-            return load_bundle(build_bundle(ckpt, folder, shapes=shapes).path)
+            return build_bundle(ckpt, folder, shapes=shapes)
         folder.mkdir()
         shutil.copy2(ckpt, folder / CHECKPOINT)
     manifest = {"format": BUNDLE_FORMAT, "style": style, "preset": name, "arch": PRESETS[name].to_dict(),
@@ -168,14 +174,7 @@ def open_source(style: str | Path | Bundle, *, seed: int = 0, need_onnx: bool = 
         name = preset_name(text)
         if name is not None:
             return _random_source(name, seed, need_onnx, shapes)
-        if is_bundle(text):
-            from styleengine.engine.bundle import load_bundle
-
-            bundle = load_bundle(text)
-        else:
-            from styleengine.engine.styles import resolve_style
-
-            bundle = resolve_style(text)
+        bundle = load_bundle(text) if is_bundle(text) else resolve_style(text)
         label = text
     arch, macs = _arch_and_macs(bundle)
     return BenchSource(bundle, label, _weights_kind(bundle), arch, macs)

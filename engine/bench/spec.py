@@ -6,7 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.shapes import MIN_SIDE
 
 # Named sizes: (height, width). "4k" is UHD 3840x2160, the size video users mean.
 NAMED_SIZES: dict[str, tuple[int, int]] = {
@@ -23,7 +24,6 @@ NAMED_SIZES: dict[str, tuple[int, int]] = {
     "2160p": (2160, 3840),
 }
 PRECISIONS = ("fp32", "fp16", "int8")
-MIN_SIDE = 8  # the network's own minimum (styleengine.train.network.MIN_SIDE; kept here to stay torch-free)
 MAX_PIXELS = 64 * 2160 * 3840  # one batch; beyond this a typo is likelier than a real request
 BASELINE = "baseline"
 DEFAULT_SIZES = {"cpu": "256,512", "cuda": "720p,1080p,4k"}
@@ -126,13 +126,13 @@ def parse_device(value: str | None) -> str:
     """'auto' -> 'cuda' where the CUDA driver sees a GPU (asked directly: no torch needed), else 'cpu'."""
     v = (value or "auto").strip().lower()
     if v == "auto":
-        from styleengine.engine.hardware import cuda_device_count
+        from styleengine.core.hostinfo import cuda_device_count
 
         return "cuda" if cuda_device_count() else "cpu"
     if v == "cpu":
         return v
     if re.fullmatch(r"cuda(:\d+)?", v):
-        from styleengine.engine.hardware import cuda_device_count
+        from styleengine.core.hostinfo import cuda_device_count
 
         count = cuda_device_count()  # asks the driver: no torch needed
         index = int(v.split(":")[1]) if ":" in v else 0

@@ -1,8 +1,10 @@
-"""Streaming engine: video files and live sources through any Backend (decode, infer, encode overlap).
+"""Streaming engine: video files and live sources through a Stylizer (decode, infer, encode overlap).
 
+    from styleengine import Stylizer
     from styleengine.engine.video import stylize_video, live
-    stylize_video("in.mp4", "out.mp4", backend)            # file -> file, audio copied, timestamps kept
-    live("0", backend, output="rec.mp4", preview=True)     # webcam / URL / file at real pace, MJPEG preview
+    with Stylizer("starry_night", max_size=720) as st:
+        stylize_video("in.mp4", "out.mp4", st)             # file -> file, audio copied, timestamps kept
+        live("0", st, output="rec.mp4", preview=True)      # webcam / URL / file at real pace, MJPEG preview
 
 PyAV is imported inside the functions, so importing this package needs only numpy.
 """

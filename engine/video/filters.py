@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 # The quality issue's optical-flow blender (`process(frame, stylized)`, `reset()`); `temporal=True` builds it with
 # its default config.

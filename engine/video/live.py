@@ -23,16 +23,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.log import log, progress
 
+from ..stylizer import Stylizer
 from .filters import FrameMeta, StreamInfo, resolve_filters
-from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals, scaled_size
+from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals
 from .probe import describe, open_input, video_stream
 from .queues import EOF, Aborted, ByteQueue, LatestSlot
 from .reader import SourceFrame, VideoReader
 from .stats import Stats
-from .writer import VideoWriter, WriterConfig
+from .writer import VideoWriter, WriterConfig, check_encoder_options, choose_codec
 
 LIVE_TIME_BASE = Fraction(1, 1000)
 URL_OPTIONS = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay"}
@@ -162,22 +164,21 @@ class _Capture:
             self.slot.close()
 
 
-def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = None, preview: bool = True,
+def live(source: str | int, stylizer: Any, *, output: str | os.PathLike | None = None, preview: bool = True,
          host: str = "127.0.0.1", port: int = 8765, realtime: bool = False, duration: float | None = None,
-         max_frames: int | None = None, crf: int | None = None, preset: str | None = None,
+         max_frames: int | None = None, crf: int | None = None, x264_preset: str | None = None,
          codec: str | None = "auto", temporal: Any = None, filters: Sequence[Any] | None = None,
-         stats: str | os.PathLike | bool | None = None, max_size: int | None = None, overwrite: bool = False,
+         stats: str | os.PathLike | bool | None = None, overwrite: bool = False,
          capture_size: str | None = None, capture_fps: float | None = None, preview_fps: float = 15.0,
-         progress: bool = True, on_ready: Callable[[str | None], None] | None = None,
-         verbose: bool = True) -> LiveResult:
-    """Stylize a live source with a loaded Backend until it ends, `duration`/`max_frames` is reached, or Ctrl-C."""
+         on_ready: Callable[[str | None], None] | None = None) -> LiveResult:
+    """Stylize a live source with a Stylizer (its --max-size, strength and colour settings apply) until it
+    ends, `duration`/`max_frames` is reached, or Ctrl-C."""
     kind = source_kind(source)
     out_path = check_live_args(source, output, overwrite)
     chain = resolve_filters(temporal, filters)
-    from .writer import check_encoder_options, choose_codec
-    codec_name = choose_codec(codec) if out_path is not None else None
+    codec_name = choose_codec(codec, out_path) if out_path is not None else None
     if codec_name:
-        check_encoder_options(codec_name, crf, preset)
+        check_encoder_options(codec_name, crf, x264_preset)
 
     container, kind = open_source(source, capture_size=capture_size, capture_fps=capture_fps)
     try:
@@ -187,7 +188,8 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
         container.close()
         raise
     reader = VideoReader(str(source), container=container, info=info)
-    reader.set_size(*scaled_size(reader.width, reader.height, max_size))
+    reader.set_size(*stylizer.target_size(reader.width, reader.height))
+    stylizer.prepare(reader.width, reader.height, 1)
     run_stats = Stats(mode="live")
     slot = LatestSlot()
     stop = threading.Event()
@@ -201,18 +203,16 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
             server = MJPEGServer(host, port, max_fps=preview_fps, title=f"styleengine live: {source}",
                                  stats=lambda: _snapshot(run_stats, slot))
             url = server.start()
-            if verbose:
-                print(f"preview: {url}" + ("" if host in ("127.0.0.1", "localhost", "::1")
-                                           else "  (reachable from the network)"), file=sys.stderr, flush=True)
+            log.warning("preview: %s%s", url, "" if host in ("127.0.0.1", "localhost", "::1")
+                        else "  (reachable from the network)")
         if on_ready is not None:
             on_ready(server.url if server else None)
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_path(out_path, overwrite=overwrite, suffix=out_path.suffix)) \
                 if out_path is not None else None
             cap_thread = Worker("styleengine-capture", cap.run)
-            rec = _Recorder(tmp, codec_name, crf, preset, kind, info, reader, run_stats) if tmp else None
-            stop_reason = _loop(backend, slot, cap, chain, server, rec, run_stats, duration, max_frames, stop,
-                                progress, info)
+            rec = _Recorder(tmp, codec_name, crf, x264_preset, kind, info, reader, run_stats) if tmp else None
+            stop_reason = _loop(stylizer, slot, cap, chain, server, rec, run_stats, duration, max_frames, stop, info)
             stop.set()
             cap_thread.wait_quietly(5.0)
             if rec is not None:
@@ -241,12 +241,23 @@ def live(source: str | int, backend: Any, *, output: str | os.PathLike | None = 
                         latency_ms=d["latency_ms"], wall_seconds=d["wall_seconds"], stop_reason=stop_reason, stats=d)
     if stats not in (None, False, True):
         _write_stats(stats, result)
-    if verbose:
-        lat = result.latency_ms
-        print(f"live: {result.frames_processed} frames stylized of {result.frames_captured} captured "
-              f"({result.dropped} dropped), {result.fps:.1f} fps, latency p50 {lat['p50']} ms p95 {lat['p95']} ms"
-              + (f"; recorded {out_path}" if out_path else "") + f" [{stop_reason}]", file=sys.stderr)
+    lat = result.latency_ms
+    log.info("live: %d frames stylized of %d captured (%d dropped), %.1f fps, latency p50 %s ms p95 %s ms%s [%s]",
+             result.frames_processed, result.frames_captured, result.dropped, result.fps, lat["p50"], lat["p95"],
+             f"; recorded {out_path}" if out_path else "", stop_reason)
     return result
+
+
+def stylize_live(source: str | int, style: Any, *, backend: str = "auto", device: str | None = None,
+                 precision: str | None = None, max_size: int | None = None, strength: float = 1.0,
+                 preserve_color: bool = False, output: str | os.PathLike | None = None,
+                 overwrite: bool = False, **options: Any) -> LiveResult:
+    """live() with a Stylizer made for `style` (checked arguments first, so a bad recording path fails before
+    any model loads)."""
+    check_live_args(source, output, overwrite)
+    with Stylizer(style, backend, device=device, precision=precision, max_size=max_size, strength=strength,
+                  preserve_color=preserve_color) as st:
+        return live(source, st, output=output, overwrite=overwrite, **options)
 
 
 class _Recorder:
@@ -308,13 +319,13 @@ class _Recorder:
         self.worker.wait_quietly(600.0)
 
 
-def _loop(backend, slot: LatestSlot, cap: _Capture, chain, server, rec: _Recorder | None, stats: Stats,
-          duration: float | None, max_frames: int | None, stop: threading.Event, progress: bool, info) -> str:
+def _loop(stylizer, slot: LatestSlot, cap: _Capture, chain, server, rec: _Recorder | None, stats: Stats,
+          duration: float | None, max_frames: int | None, stop: threading.Event, info) -> str:
     """Inference on the main thread (batch 1): Ctrl-C lands here and simply ends the session."""
     started = False
     last_index = -1
     t_start = time.perf_counter()
-    with interrupt_signals(), _status(progress, stats, slot) as status:
+    with interrupt_signals(), _status(stats, slot) as status:
         try:
             while True:
                 if duration is not None and time.perf_counter() - t_start >= duration:
@@ -334,7 +345,7 @@ def _loop(backend, slot: LatestSlot, cap: _Capture, chain, server, rec: _Recorde
                 gap = sf.index - last_index - 1 if last_index >= 0 else 0
                 last_index = sf.index
                 with stats.stage("infer"):
-                    y = backend.infer(sf.rgb[None])[0]
+                    y = stylizer.stylize_batch(sf.rgb[None])[0]
                 if chain:
                     with stats.stage("filter"):
                         for f in chain:
@@ -359,16 +370,9 @@ def _snapshot(stats: Stats, slot: LatestSlot) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _status(enabled: bool, stats: Stats, slot: LatestSlot):
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn("[bold]live"), TextColumn("{task.fields[text]}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as prog:
-        task = prog.add_task("live", total=None, text="waiting for frames")
+def _status(stats: Stats, slot: LatestSlot):
+    """A live status line (frames, fps, drops, latency) through the progress hook, at most 4 times a second."""
+    with progress("live", None, unit="frame") as bar:
         last = [0.0]
 
         def update() -> None:
@@ -377,8 +381,8 @@ def _status(enabled: bool, stats: Stats, slot: LatestSlot):
                 return
             last[0] = now
             d = _snapshot(stats, slot)
-            prog.update(task, text=f"{d['frames_out']} frames  {d['fps']:.1f} fps  {d['dropped']} dropped  "
-                                   f"latency p50 {d['latency_ms']['p50']} ms")
+            bar.update(d["frames_out"], info=f"{d['fps']:.1f} fps  {d['dropped']} dropped  "
+                                            f"latency p50 {d['latency_ms']['p50']} ms")
 
         yield update
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 BOUNDARY = "frame"
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>styleengine live</title>

@@ -1,7 +1,10 @@
 """File -> file stylization with overlapping stages:
 
-    decode thread --(ByteQueue)--> inference thread (batched) --> [filter thread] --> convert thread (RGB->YUV)
-        --> writer thread (encode + mux, audio interleaved)
+    decode thread --(ByteQueue)--> inference thread (batched, Stylizer.stylize_batch) --> [filter thread]
+        --> convert thread (RGB->YUV) --> writer thread (encode + mux, audio interleaved)
+
+The decoder scales frames to the Stylizer's target size (--max-size), and batches never exceed what its
+backend takes; strength and colour preservation happen in the Stylizer like for photos.
 
 The main thread only shows progress and handles Ctrl-C / SIGTERM. Queues are bounded in bytes. Frames are never
 dropped or reordered (one worker per stage keeps the order); any stage failure stops the whole pipeline and is
@@ -23,14 +26,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from styleengine.errors import Interrupted, StyleEngineError
-from styleengine.fsutil import atomic_path
+from styleengine.core.errors import Interrupted, StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.log import log, progress
 
 from .filters import FrameFilter, FrameMeta, StreamInfo, resolve_filters
 from .queues import EOF, Aborted, ByteQueue
 from .reader import CorruptInput, SourceFrame, VideoReader
 from .stats import Stats
-from .writer import VideoWriter, WriterConfig
+from .writer import VideoWriter, WriterConfig, check_encoder_options, choose_codec
 
 DEFAULT_QUEUE_MIB = 256
 
@@ -74,19 +78,6 @@ def interrupt_signals():
         signal.signal(signal.SIGTERM, old)
 
 
-def default_batch(backend: Any) -> int:
-    """Batch frames on GPUs (fewer launches, better occupancy); on CPUs batching only adds latency."""
-    device = str(getattr(backend, "device", "") or "")
-    return 4 if "cuda" in device or "gpu" in device else 1
-
-
-def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    if not max_size or max(width, height) <= max_size:
-        return width, height
-    s = max_size / max(width, height)
-    return max(8, int(round(width * s))), max(8, int(round(height * s)))
-
-
 def check_paths(input: str | os.PathLike, output: str | os.PathLike) -> tuple[Path, Path]:
     src, dst = Path(input), Path(output)
     if "://" not in str(input):
@@ -108,10 +99,10 @@ def check_paths(input: str | os.PathLike, output: str | os.PathLike) -> tuple[Pa
 class FilePipeline:
     """One run of decode -> infer -> filters -> encode for one file. Use via stylize_video()."""
 
-    def __init__(self, reader: VideoReader, backend: Any, writer_factory, *, filters: Sequence[FrameFilter],
+    def __init__(self, reader: VideoReader, stylizer: Any, writer_factory, *, filters: Sequence[FrameFilter],
                  batch_size: int, queue_mib: int, stats: Stats):
         self.reader = reader
-        self.backend = backend
+        self.stylizer = stylizer
         self.writer_factory = writer_factory
         self.writer: VideoWriter | None = None
         self.filters = list(filters)
@@ -190,9 +181,9 @@ class FilePipeline:
                 batch.append(nxt)
             arr = batch[0][0].rgb[None] if len(batch) == 1 else np.stack([b[0].rgb for b in batch])
             with self.stats.stage("infer", len(batch)):
-                out = self.backend.infer(arr)
+                out = self.stylizer.stylize_batch(arr)
             if not isinstance(out, np.ndarray) or out.shape != arr.shape or out.dtype != np.uint8:
-                raise StyleEngineError(f"backend returned {getattr(out, 'dtype', type(out))} "
+                raise StyleEngineError(f"stylizer returned {getattr(out, 'dtype', type(out))} "
                                        f"{getattr(out, 'shape', '')} for input {arr.shape} uint8 "
                                        f"at frame {batch[0][0].index}")
             for (sf, ctx), y in zip(batch, out):
@@ -257,7 +248,7 @@ class FilePipeline:
                     self.fail("finalize", exc)
 
     # --------------------------------------------------------------- run
-    def run(self, progress: bool) -> None:
+    def run(self) -> None:
         frames = self.reader.frames()
         with self.stats.stage("decode"):
             first = next(frames, None)
@@ -273,7 +264,7 @@ class FilePipeline:
         threads.append(self._run("convert", self._convert))
         writer_thread = self._run("encode", self._encode)
         try:
-            with interrupt_signals(), _progress(progress, self.reader.info) as bar:
+            with interrupt_signals(), _progress(self.reader.info) as bar:
                 while not writer_thread.wait(0.1):
                     bar(self.stats.frames_out, self.last_seconds)
                 bar(self.stats.frames_out, self.last_seconds, final=True)
@@ -324,49 +315,35 @@ class Worker:
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, info):
-    """rich progress on stderr: frames, FPS, ETA; a spinner (no bar) when the length is unknown."""
-    if not enabled:
-        yield lambda *a, **k: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+def _progress(info):
+    """Frames written (of the total when known, else media seconds), through the progress hook."""
     total_frames = info.frames
     total_secs = info.duration if not total_frames else None
     start = info.start or 0.0
-    columns = [SpinnerColumn(), TextColumn("[bold]stylize"), BarColumn(),
-               TextColumn("{task.fields[frames]} frames"), TextColumn("{task.fields[fps]} fps"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     t0 = time.perf_counter()
-    with Progress(*columns, console=Console(stderr=True), transient=False) as prog:
-        task = prog.add_task("stylize", total=total_frames or total_secs, frames="0", fps="-")
+    with progress("stylize video", total_frames or total_secs, unit="frame" if total_frames else "s") as bar:
 
         def update(n: int, seconds: float | None, final: bool = False) -> None:
             el = time.perf_counter() - t0
-            fps = f"{n / el:.1f}" if el > 0 and n else "-"
-            frames = f"{n}/{total_frames}" if total_frames else str(n)
-            if total_frames:
+            fps = f"{n / el:.1f} fps" if el > 0 and n else ""
+            if total_frames or not total_secs:
                 done = n
-            elif total_secs and seconds is not None:
-                done = max(0.0, seconds - start)
             else:
-                done = None
-            if final and (total_frames or total_secs):
-                done = prog.tasks[0].total if done is not None and done >= 0.98 * prog.tasks[0].total else done
-            prog.update(task, completed=done, frames=frames, fps=fps)
+                done = max(0.0, seconds - start) if seconds is not None else None
+            if final and total_secs and done is not None and done >= 0.98 * total_secs:
+                done = total_secs
+            bar.update(done, info=f"{n} frames {fps}".strip())
 
         yield update
 
 
-def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: Any, *,
-                  crf: int | None = None, preset: str | None = None, codec: str | None = "auto",
+def stylize_video(input: str | os.PathLike, output: str | os.PathLike, stylizer: Any, *,
+                  crf: int | None = None, x264_preset: str | None = None, codec: str | None = "auto",
                   stats: str | os.PathLike | bool | None = None, temporal: Any = None,
-                  filters: Sequence[Any] | None = None, batch_size: int | None = None,
-                  max_size: int | None = None, overwrite: bool = False, progress: bool = True,
-                  audio: bool = True, queue_mib: int = DEFAULT_QUEUE_MIB, decode_threads: int = 0,
-                  verbose: bool = True) -> VideoResult:
-    """Stylize a video file with a loaded Backend; see the module doc for the guarantees.
+                  filters: Sequence[Any] | None = None, batch_size: int | None = None, overwrite: bool = False,
+                  audio: bool = True, queue_mib: int = DEFAULT_QUEUE_MIB, decode_threads: int = 0) -> VideoResult:
+    """Stylize a video file with a Stylizer (anything with target_size/batch_size/prepare/stylize_batch); see
+    the module doc for the guarantees.
 
     stats: a path to write the stats JSON to ("-" for stdout); True only fills result.stats.
     temporal: True for the built-in optical-flow stabilizer, or a FrameFilter / object with process(frame, stylized).
@@ -377,15 +354,16 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
     if not overwrite and dst.exists():
         raise StyleEngineError(f"output exists (use --overwrite): {dst}")
     chain = resolve_filters(temporal, filters)
-    # Validate the encoder choice before any work (bad --codec/--crf/--preset are one-line errors).
-    from .writer import check_encoder_options, choose_codec
-    codec_name = choose_codec(codec or "auto")
-    check_encoder_options(codec_name, crf, preset)
+    # Validate the encoder choice before any work (bad --codec/--crf/--x264-preset are one-line errors).
+    codec_name = choose_codec(codec or "auto", dst)
+    check_encoder_options(codec_name, crf, x264_preset)
     reader = VideoReader(str(src), threads=decode_threads)
-    reader.set_size(*scaled_size(reader.width, reader.height, max_size))
+    reader.set_size(*stylizer.target_size(reader.width, reader.height))
+    batch = max(1, int(batch_size or stylizer.batch_size))
+    stylizer.prepare(reader.width, reader.height, batch)  # CUDA graphs etc. before the clock starts
     run_stats = Stats(mode="file")
     info = reader.info
-    writer_cfg = WriterConfig(codec=codec_name, crf=crf, preset=preset, time_base=info.time_base,
+    writer_cfg = WriterConfig(codec=codec_name, crf=crf, preset=x264_preset, time_base=info.time_base,
                               rate=info.rate, colorspace=info.colorspace, color_primaries=info.color_primaries,
                               color_trc=info.color_trc, audio_source=str(src) if audio else None)
 
@@ -398,10 +376,9 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
                 h, w = first.rgb.shape[:2]
                 return VideoWriter(str(tmp), w, h, writer_cfg, run_stats)
 
-            pipe = FilePipeline(reader, backend, make_writer, filters=chain,
-                                batch_size=batch_size or default_batch(backend), queue_mib=queue_mib,
-                                stats=run_stats)
-            pipe.run(progress)
+            pipe = FilePipeline(reader, stylizer, make_writer, filters=chain, batch_size=batch,
+                                queue_mib=queue_mib, stats=run_stats)
+            pipe.run()
             written = pipe.writer.frames if pipe.writer else 0
             if pipe.finalize_error is not None:
                 raise _wrap("finalize", pipe.finalize_error, written)
@@ -432,26 +409,24 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, backend: 
     result = VideoResult(
         input=str(src), output=str(dst), frames=pipe.writer.frames, input_frames=info.frames,
         media_seconds=info.duration, wall_seconds=round(run_stats.wall, 3), fps=round(run_stats.fps(), 3),
-        partial=outcome is not None, encoder=pipe.writer.describe(), backend=_describe(backend),
+        partial=outcome is not None, encoder=pipe.writer.describe(), backend=_describe(stylizer),
         stats=stats_dict)
     if stats not in (None, False, True):
         _write_stats(stats, result)
-    if verbose:
-        notes = "; ".join(pipe.writer.audio_notes)
-        print(f"wrote {dst}: {result.frames} frames, {result.fps:.1f} fps end to end"
-              + (f"; {notes}" if notes else "") + (" (padded to even size)" if pipe.writer.padded else ""),
-              file=sys.stderr)
+    notes = "; ".join(pipe.writer.audio_notes)
+    log.info("wrote %s: %d frames, %.1f fps end to end%s%s", dst, result.frames, result.fps,
+             f"; {notes}" if notes else "", " (padded to even size)" if pipe.writer.padded else "")
     if outcome is not None:
         outcome.result = result  # type: ignore[attr-defined]
         raise outcome
     return result
 
 
-def _describe(backend: Any) -> dict[str, Any]:
+def _describe(stylizer: Any) -> dict[str, Any]:
     try:
-        return dict(backend.describe())
+        return dict(stylizer.describe())
     except Exception:
-        return {"backend": type(backend).__name__}
+        return {"backend": type(stylizer).__name__}
 
 
 def _write_stats(target: str | os.PathLike, result: VideoResult) -> None:

@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 # Heights from which video is "HD" and uses BT.709 when the input does not say otherwise (FFmpeg and players agree).
 HD_MIN_HEIGHT = 720

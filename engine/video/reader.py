@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 from .probe import MediaInfo, describe, is_hd, open_input, video_stream
 

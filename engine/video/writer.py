@@ -1,8 +1,9 @@
 """Encode + mux in one writer: video frames with their source timestamps, audio packets copied from the input.
 
 Choices (documented for users):
-- Encoder: `auto` = h264_nvenc when a one-frame probe encode succeeds (data-centre GPUs such as the H100 have no
-  NVENC), else libx264. `--crf` / `--preset` map to libx264's crf/preset and to NVENC's cq/preset.
+- Encoder: `auto` picks by container: VP9 for .webm, GIF for .gif, Theora for .ogv, else H.264 (h264_nvenc when a
+  one-frame probe encode succeeds; data-centre GPUs such as the H100 have no NVENC; else libx264). `--crf` /
+  `--x264-preset` map to libx264's crf/preset and to NVENC's cq/preset.
 - Colour: RGB -> YUV with the input's matrix when tagged, else BT.709 for HD (>= 720 lines or >= 1280 wide) and
   BT.601 (SMPTE 170M) for SD; limited range; the stream is tagged (matrix, primaries, transfer, range).
 - Odd sizes: 4:2:0 needs even width and height, so odd frames are padded by one pixel (the edge row/column is
@@ -20,11 +21,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 from .reader import COLORSPACE_BT601, COLORSPACE_BT709
 
@@ -66,18 +68,34 @@ def encoder_works(name: str) -> tuple[bool, str]:
         return False, f"{name} probe failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
 
-def choose_codec(codec: str | None) -> str:
-    """'auto' -> h264_nvenc if it really encodes here, else libx264; an explicit name must be an encoder."""
+# --codec auto per output container: H.264 where the container holds it, VP9 for WebM, GIF for .gif.
+CONTAINER_CODECS = {".webm": ("libvpx-vp9",), ".gif": ("gif",), ".ogv": ("libtheora",)}
+# Sample rates an audio encoder accepts where it is picky (Opus: 48 kHz and its divisors).
+AUDIO_RATES = {"libopus": (48000, 24000, 16000, 12000, 8000), "opus": (48000, 24000, 16000, 12000, 8000)}
+
+
+def choose_codec(codec: str | None, output: str | Path | None = None) -> str:
+    """'auto' -> an encoder the output container can hold (H.264: h264_nvenc if it really encodes here, else
+    libx264; .webm: VP9; .gif: GIF); an explicit name must be a video encoder."""
     import av
 
     if not codec or codec == "auto":
+        suffix = Path(output).suffix.lower() if output is not None else ""
+        if suffix in CONTAINER_CODECS:
+            for name in CONTAINER_CODECS[suffix]:
+                try:
+                    av.codec.Codec(name, "w")
+                    return name
+                except Exception:
+                    continue
+            raise StyleEngineError(f"this FFmpeg build has no encoder for {suffix} output; use .mp4 or .mkv")
         ok, _ = encoder_works("h264_nvenc")
         return "h264_nvenc" if ok else "libx264"
     try:
         c = av.codec.Codec(codec, "w")
     except Exception:
         raise StyleEngineError(f"unsupported codec {codec!r}: not a video encoder in this FFmpeg build "
-                               "(try libx264, libx265, h264_nvenc, hevc_nvenc, mpeg4)") from None
+                               "(try libx264, libx265, libvpx-vp9, h264_nvenc, hevc_nvenc, mpeg4)") from None
     if c.type != "video":
         raise StyleEngineError(f"unsupported codec {codec!r}: it is a {c.type} encoder, not video")
     if "nvenc" in codec:
@@ -88,12 +106,12 @@ def choose_codec(codec: str | None) -> str:
 
 
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
-    """FFmpeg options for --crf/--preset: libx264/libx265 crf+preset, NVENC constant-quality VBR (cq) + p1..p7."""
+    """FFmpeg options for --crf/--x264-preset: libx264/libx265 crf+preset, NVENC constant-quality VBR (cq) + p1..p7."""
     crf = DEFAULT_CRF if crf is None else int(crf)
     preset = preset or DEFAULT_PRESET
     if codec in ("libx264", "libx264rgb", "libx265"):
         if preset not in X264_PRESETS:
-            raise StyleEngineError(f"unknown --preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
+            raise StyleEngineError(f"unknown --x264-preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
         if not 0 <= crf <= 51:
             raise StyleEngineError(f"--crf must be 0..51, got {crf}")
         return {"crf": str(crf), "preset": preset}
@@ -159,7 +177,7 @@ class VideoWriter:
         self.path = str(path)
         self.cfg = config
         self.stats = stats
-        self.codec = choose_codec(config.codec)
+        self.codec = choose_codec(config.codec, self.path)  # "auto": by the container, like the callers
         try:
             self.out = av.open(self.path, "w", format=config.format)
         except (av.FFmpegError, ValueError) as exc:
@@ -393,6 +411,9 @@ class _AudioTranscoder:
         self.out = out
         cc = in_stream.codec_context
         rate = cc.sample_rate or 48000
+        allowed = AUDIO_RATES.get(codec)
+        if allowed and rate not in allowed:
+            rate = min(allowed, key=lambda r: (abs(r - rate), -r))  # e.g. 44.1 kHz -> 48 kHz for Opus
         self.out_stream = out.add_stream(codec, rate=rate)
         enc = self.out_stream.codec_context
         # Inputs may carry an unordered layout ("1 channels") that encoders refuse: use the standard one.

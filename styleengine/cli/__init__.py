@@ -1,7 +1,8 @@
 """The `styleengine` command line: a typer app whose commands are thin adapters over library functions.
 
 Each command lives in a module `cmd_<name>.py` of this package exposing `register(app)`; they are discovered
-here so that no shared file needs editing to add one. Heavy imports stay inside the command functions.
+here so that no shared file needs editing to add one. The library speaks through its logger and progress hooks;
+console.configure() sends both to stderr before any command runs.
 """
 
 from __future__ import annotations
@@ -11,13 +12,26 @@ import pkgutil
 
 import typer
 
+from . import console
+from .common import _print_version, flag
+
 app = typer.Typer(
     name="styleengine",
     help="Fast neural style transfer: train, build (ONNX/TensorRT), stylize images and video, benchmark.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", metavar="", is_eager=True, callback=_print_version,
+                                 help="Show the version and exit."),
+    quiet: bool = flag("Only warnings and errors on stderr (no progress).", "--quiet", "-q"),
+) -> None:
+    console.configure(quiet=quiet)
 
 
 def _register_all() -> None:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import err, handle_errors, print_json
+from .common import err, flag, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -18,13 +18,13 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "-o", "--output", help="Bundle folder (default: ./NAME.engine)."),
         shapes: Optional[List[str]] = typer.Option(None, "--shape", help="TensorRT profile: HxW, NxHxW, MIN:OPT:MAX, "
                                                   "'default' (360p-1080p) or '4k'. Repeat for several."),
-        refit: bool = typer.Option(False, "--refit", help="Refittable plan: switch styles of this preset without rebuilding."),
+        refit: bool = flag("Refittable plan: switch styles of this preset without rebuilding.", "--refit"),
         workspace: Optional[int] = typer.Option(None, "--workspace", help="TensorRT workspace limit in MiB (default 4096)."),
         opt_level: Optional[int] = typer.Option(None, "--opt-level", help="TensorRT builder optimization level 0-5."),
         timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file."),
         tensorrt: str = typer.Option("auto", "--tensorrt", help="auto | off | require."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
-        json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+        overwrite: bool = flag("Replace an existing bundle.", "--overwrite"),
+        json: bool = flag("Print the manifest as JSON.", "--json"),
     ) -> None:
         """Export a checkpoint to a validated bundle: FP32 + FP16 ONNX (uint8 NHWC) and TensorRT plans."""
         from styleengine.export.build import build_bundle

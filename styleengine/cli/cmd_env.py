@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from .common import handle_errors, print_json
+from .common import flag, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
     @app.command("env")
     @handle_errors
-    def env(json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    def env(json: bool = flag("Print machine-readable JSON.", "--json")) -> None:
         """Show versions of Python, torch, ONNX Runtime, TensorRT, pycuda, PyAV; the CPU; GPUs; usable backends."""
-        from styleengine.envinfo import environment
+        from styleengine.engine.environment import environment
 
         info = environment()
         if json:
@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
         for name, version in info["packages"].items():
             print(f"  {name:<14} {version or 'not installed'}")
         cpu = info["cpu"]
-        print(f"CPU: {cpu['name']} ({cpu['usable_cores']} usable of {cpu['logical_cores']} logical cores)")
+        print(f"CPU: {cpu['name']} ({cpu['usable_cores']} usable of {cpu['logical_cores']} logical cores; "
+              f"ISA {' '.join(cpu['isa']) or 'baseline'})")
         if info["gpus"]:
             for g in info["gpus"]:
                 print(f"GPU {g['index']}: {g['name']} (sm {g['compute_capability']}, {g['memory_mib']} MiB, driver {g['driver']})")

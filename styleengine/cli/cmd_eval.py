@@ -6,9 +6,10 @@ from typing import List, Optional
 
 import typer
 
-from .common import handle_errors, print_json
+from .common import flag, handle_errors, print_json
 
-eval_app = typer.Typer(help="Quality measurements.", no_args_is_help=True)
+eval_app = typer.Typer(help="Quality measurements.", no_args_is_help=True,
+                     context_settings={"help_option_names": ["-h", "--help"]})
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +27,7 @@ def flicker(
     blends: Optional[List[float]] = typer.Option(None, "--blend", help="Temporal blend values to test (repeat; default 0.3 0.5 0.7)."),
     max_size: Optional[int] = typer.Option(640, "--max-size", help="Downscale frames so the long side is at most this (0 = native)."),
     style_image: Optional[str] = typer.Option(None, "--style-image", help="Style image for the style distance (built-ins: bundled)."),
-    json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    json: bool = flag("Print machine-readable JSON.", "--json"),
 ) -> None:
     """Warping error (Lai et al. 2018) of the input (floor), per-frame stylization and --temporal variants."""
     from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker

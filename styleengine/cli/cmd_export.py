@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, handle_errors, print_json
+from .common import err, flag, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
         max_batch_size: int = typer.Option(8, "--max-batch-size", help="Triton max_batch_size."),
         instances: int = typer.Option(1, "--instances", help="Triton instances per GPU."),
         opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset 17-20 (default 20)."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-        json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+        overwrite: bool = flag("Replace existing outputs.", "--overwrite"),
+        json: bool = flag("Print what was written as JSON.", "--json"),
     ) -> None:
         """Export single artifacts: --onnx FILE, --fp16 FILE, --triton DIR (from a checkpoint or a bundle)."""
         from styleengine.export.steps import export as run_export

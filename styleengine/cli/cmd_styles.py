@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from .common import handle_errors, print_json
+from .common import flag, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
     @app.command("styles")
     @handle_errors
-    def styles(json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    def styles(json: bool = flag("Print machine-readable JSON.", "--json"),
                sample: str = typer.Option(None, "--sample", help="Print the path of a bundled sample to try: photo | clip.")) -> None:
         """List the built-in styles: use a name anywhere a STYLE is taken (e.g. --style starry_night)."""
         from styleengine.engine.builtin_styles import list_builtins, sample_path
@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
             print("no built-in styles installed")
             return
         for s in found:
-            print(f"{s.name:<18} {s.preset:<8} {s.bytes / 1e6:5.2f} MB  {s.artist}, {s.title} ({s.year})")
+            print(f"{s.name:<16} {s.preset:<8} {s.artist}, {s.title} ({s.year})")
             t = s.train_summary
             init = t.get("init_from")
             origin = f" (fine-tuned from {init})" if init and init != "seed 0" else ""
-            print(f"{'':<18} {t.get('steps', '?')} training steps{origin}; {s.attribution.split('; ', 1)[1]}")
+            print(f"{'':<16} {t.get('steps', '?')} training steps{origin}; {s.attribution.split('; ', 1)[1]}")

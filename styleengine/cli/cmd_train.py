@@ -1,18 +1,18 @@
-"""`styleengine train STYLE_IMAGE DATA_DIR -o vangogh.pt`: a thin adapter over styleengine.train.trainer.train."""
+"""`styleengine train STYLE_IMAGE DATA_DIR -o vangogh.pt`: options mapped onto train.trainer.TrainConfig."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from .common import handle_errors, print_json
+from .common import flag, handle_errors, print_json
 
 
-def _layers(value: Optional[str]) -> Optional[list[str]]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+def _layers(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         loss_net: str = typer.Option("vgg16", help="Loss network: vgg16 (paper; downloads weights once) or "
                                                    "efficientnet-lite0 (offline)."),
         loss_weights: Optional[Path] = typer.Option(None, help="Loss network weights file (e.g. vgg16-397923af.pth)."),
-        random_loss_net: bool = typer.Option(False, help="Random loss-network weights (tests only; useless styles)."),
+        random_loss_net: bool = flag("Random loss-network weights (tests only; useless styles).", "--random-loss-net"),
         steps: Optional[int] = typer.Option(None, help="Training steps (default: 2 epochs, at least 2000)."),
         epochs: Optional[float] = typer.Option(None, help="Epochs over the photos (instead of --steps)."),
         batch_size: int = typer.Option(4, help="Batch size (per process under torchrun)."),
@@ -38,15 +38,18 @@ def register(app: typer.Typer) -> None:
         tv_weight: Optional[float] = typer.Option(None, help="Total-variation weight (default per loss net)."),
         content_layers: Optional[str] = typer.Option(None, help="Comma-separated content taps."),
         style_layers: Optional[str] = typer.Option(None, help="Comma-separated style taps."),
+        swag_temperature: Optional[float] = typer.Option(None, help="SWAG softmax smoothing of the loss features "
+                                                                    "(0 = off; default per loss net)."),
         stability_weight: float = typer.Option(0.0, help="Temporal-stability regularizer weight (video; 0 = off)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         checkpoint_every: int = typer.Option(500, help="Write a resumable train state every N steps (0 = off)."),
-        preview_every: Optional[int] = typer.Option(None, help="Write a preview image every N steps "
+        preview_every: Optional[int] = typer.Option(None, help="Add a row to the preview grid every N steps "
                                                                "(default: --checkpoint-every; 0 = off)."),
-        preview_image: Optional[Path] = typer.Option(None, help="Photo for previews (default: first photo)."),
+        preview_images: Optional[List[Path]] = typer.Option(None, "--preview-image", help="Photo for the preview grid (repeat; default: the first 3 photos)."),
         log: Optional[Path] = typer.Option(None, help="JSONL loss log (default: <output>.log.jsonl)."),
-        resume: bool = typer.Option(False, help="Continue from <output>.train-state.pt exactly where it stopped."),
-        overwrite: bool = typer.Option(False, help="Replace an existing output and train state."),
+        log_every: int = typer.Option(10, help="Log (and print a progress line) every N steps."),
+        resume: bool = flag("Continue from <output>.train-state.pt exactly where it stopped.", "--resume"),
+        overwrite: bool = flag("Replace an existing output and train state.", "--overwrite"),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
         amp: str = typer.Option("auto", help="CUDA mixed precision: auto, bf16, fp16 or off."),
         channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last",
@@ -54,24 +57,22 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, help="Data loading processes (default: 0 on CPU, up to 8 on CUDA)."),
         style_name: Optional[str] = typer.Option(None, help="Style name stored in the model (default: file stem)."),
         attribution: Optional[str] = typer.Option(None, help="Artwork attribution stored in the model."),
-        json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        json: bool = flag("Print the result as JSON.", "--json"),
     ) -> None:
         """Train a transformation network for STYLE_IMAGE on the photos in DATA_DIR (Johnson et al. 2016)."""
+        from styleengine.train.trainer import TrainConfig
         from styleengine.train.trainer import train as run
 
-        r = run(style_image, data_dir, output, preset=preset, loss_net=loss_net, loss_weights=loss_weights,
-                random_loss_net=random_loss_net, steps=steps, epochs=epochs, batch_size=batch_size,
-                image_size=image_size, style_size=style_size, lr=lr, content_weight=content_weight,
-                style_weight=style_weight, tv_weight=tv_weight, content_layers=_layers(content_layers),
-                style_layers=_layers(style_layers), stability_weight=stability_weight, seed=seed,
-                checkpoint_every=checkpoint_every, preview_every=preview_every, preview_image=preview_image,
-                log=log, resume=resume, overwrite=overwrite, device=device, amp=amp, channels_last=channels_last,
-                workers=workers, style_name=style_name, attribution=attribution, result=True)
+        options = {k: v for k, v in locals().items() if k not in ("resume", "overwrite", "json", "run", "TrainConfig")}
+        options.update(content_layers=_layers(content_layers), style_layers=_layers(style_layers),
+                       preview_images=tuple(preview_images or ()))
+        r = run(TrainConfig.from_options(**options), resume=resume, overwrite=overwrite)
         if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
             return
         if json:
             print_json({"output": str(r.path), "steps": r.steps, "train_state": str(r.state_path),
                         "log": str(r.log_path), "losses": r.final_losses, "skipped_files": r.skipped_files,
-                        "seconds": round(r.seconds, 1)})
+                        "previews": str(r.previews) if r.previews else None,
+                        "loss_plot": str(r.loss_plot) if r.loss_plot else None, "seconds": round(r.seconds, 1)})
         else:
             print(r.path)

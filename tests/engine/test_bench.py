@@ -12,15 +12,22 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from styleengine.core.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine.backend import REGISTRY, Backend
 from styleengine.engine.bench import bench, check_outputs
-from styleengine.engine.bench.grid import _Runner, _measure_row, _row, measure, merge_rounds, run_bench
+from styleengine.engine.bench.grid import _measure_row, _row, _Runner, measure, merge_rounds, run_bench
 from styleengine.engine.bench.report import CSV_FIELDS, to_csv, to_json, to_markdown
-from styleengine.engine.bench.spec import GridSpec, parse_backends, parse_batches, parse_precisions, parse_size, \
-    parse_sizes, check_timing
+from styleengine.engine.bench.spec import (
+    GridSpec,
+    check_timing,
+    parse_backends,
+    parse_batches,
+    parse_precisions,
+    parse_size,
+    parse_sizes,
+)
 from styleengine.engine.bench.stats import percentile, rates, summarize
-from styleengine.engine.bundle import BUNDLE_FORMAT, CHECKPOINT, MANIFEST
-from styleengine.errors import StyleEngineError
 
 # ---------------------------------------------------------------------------------------------- test backends
 
@@ -32,29 +39,29 @@ class UnavailableBackend(Backend):
     def available(cls):
         return False, "fake runtime is not installed (test)"
 
-    def load(self):
+    def _load(self):
         raise AssertionError("an unavailable backend must not be loaded")
 
-    def infer(self, batch):
+    def _infer(self, batch):
         raise AssertionError("an unavailable backend must not run")
 
 
 class IdentityBackend(Backend):
-    """Returns its input; reports fixed per-stage timings through the optional last_timings() hook."""
+    """Returns its input; reports fixed per-stage timings through the optional last_timings() hook. Declares fp16
+    too, but its bundle has no fp16 model (refused at load, as a real backend would)."""
 
     name = "fake-identity"
+    precisions = {"cpu": ("fp32", "fp16")}
 
     @classmethod
     def available(cls):
         return True, "test"
 
-    def load(self):
+    def _load(self):
         if self.precision not in ("fp32",):
             raise StyleEngineError(f"fake-identity: no {self.precision} model")
-        self.loaded = True
-        return self
 
-    def infer(self, batch):
+    def _infer(self, batch):
         return batch.copy()
 
     def last_timings(self):
@@ -64,7 +71,7 @@ class IdentityBackend(Backend):
 class WrongShapeBackend(IdentityBackend):
     name = "fake-wrong"
 
-    def infer(self, batch):
+    def _infer(self, batch):
         return batch[:, ::2]
 
 
@@ -162,6 +169,8 @@ def test_precision_defaults_follow_device():
     pytest.param(["--device", "cuda:7"], "no such NVIDIA GPU", id="absent-gpu"),
     (["--variant", "turbo"], "--variant"),
     (["--plot", "-"], "--plot"),
+    (["--json", "--csv", "-"], "stdout"),
+    (["--save-json", "-", "--markdown", "-"], "stdout"),
 ])
 def test_cli_bad_arguments_exit_2(args, message, mini_bundle):
     from styleengine.cli import app
@@ -177,7 +186,7 @@ def test_existing_output_refused_before_measuring(tmp_path, mini_bundle, monkeyp
     out.write_text("precious")
     monkeypatch.setattr("styleengine.engine.bench.run_bench", lambda *a, **k: pytest.fail("measured anyway"))
     with pytest.raises(StyleEngineError, match="exists"):
-        bench(str(mini_bundle), json=out)
+        bench(str(mini_bundle), save_json=out)
     assert out.read_text() == "precious"
     with pytest.raises(StyleEngineError, match="folder does not exist"):
         check_outputs(csv=tmp_path / "missing" / "r.csv")
@@ -227,16 +236,16 @@ def test_row_from_hooked_backend_reports_gpu_stages(fake_registry):
 
 
 def test_grid_on_cpu_with_tiny_network(tiny_bundle, fake_registry, tmp_path):
-    from styleengine.cli import app
-
     import torch
+
+    from styleengine.cli import app
 
     threads_before = torch.get_num_threads()
     out = {k: tmp_path / f"r.{k}" for k in ("json", "csv", "md")}
     result = CliRunner().invoke(app, [
         "bench", str(tiny_bundle), "--backend", "torch,onnxruntime,fake-identity,fake-missing,fake-wrong",
         "--precision", "fp32,fp16", "--size", "16x24,32", "--batch", "1,2", "--device", "cpu",
-        "--warmup", "1", "--iters", "3", "--threads", "1", "--json", str(out["json"]), "--csv", str(out["csv"]),
+        "--warmup", "1", "--iters", "3", "--threads", "1", "--save-json", str(out["json"]), "--csv", str(out["csv"]),
         "--markdown", str(out["md"])])
     assert result.exit_code == 0, result.output
 
@@ -278,7 +287,7 @@ def test_grid_on_cpu_with_tiny_network(tiny_bundle, fake_registry, tmp_path):
     assert "fp16" in why[("torch", "fp16")]["reason"]  # the torch backend refuses fp16 on the CPU
     assert "no fp16 model" in why[("fake-identity", "fp16")]["reason"]
     wrong = [r for r in rows if r["backend"] == "fake-wrong" and r["precision"] == "fp32"]
-    assert len(wrong) == 4 and all(r["status"] == "failed" and "expected uint8" in r["reason"] for r in wrong)
+    assert len(wrong) == 4 and all(r["status"] == "failed" and "returned uint8" in r["reason"] for r in wrong)
 
     text = out["csv"].read_text()
     assert text.startswith("# styleengine") and "# environment: {" in text
@@ -303,8 +312,8 @@ def test_grid_on_cpu_with_tiny_network(tiny_bundle, fake_registry, tmp_path):
 def test_random_preset_says_so_and_json_to_stdout():
     from styleengine.cli import app
 
-    result = CliRunner().invoke(app, ["bench", "fast", "--backend", "torch", "--size", "16", "--device", "cpu",
-                                      "--iters", "2", "--warmup", "0", "--threads", "1", "--json", "-", "--quiet"])
+    result = CliRunner().invoke(app, ["--quiet", "bench", "fast", "--backend", "torch", "--size", "16", "--device",
+                                      "cpu", "--iters", "2", "--warmup", "0", "--threads", "1", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["source"]["weights"].startswith("random (preset fast")
@@ -324,7 +333,7 @@ def test_report_writers_agree_and_plot(mini_bundle, tmp_path):
 
     png = tmp_path / "lat.png"
     js = tmp_path / "r.json"
-    write_outputs(report, plot=png, json=js)
+    write_outputs(report, plot=png, save_json=js)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import os
 
@@ -367,6 +376,72 @@ def test_rounds_pool_samples_and_keep_failures(mini_bundle, fake_registry):
     assert "failed in a later round: boom" in merged[0]["reason"]
     with pytest.raises(StyleEngineError, match="--rounds"):
         run_bench(str(mini_bundle), backend="torch", device="cpu", rounds=0)
+
+
+def test_terminal_table_lists_measured_and_unmeasured_rows():
+    from styleengine.cli.cmd_bench import _print_table
+    from styleengine.engine.bench import BenchReport
+
+    ok = _row("onnxruntime", "fp32", "cpu", parse_size("16x24"), 2)
+    ok.update(latency_ms_p50=1.25, latency_ms_p90=1.5, latency_ms_p99=2.0, latency_ms_mean=1.3, fps=1600.0,
+              speedup=2.5, host_peak_mib=100.0)
+    missing = _row("tensorrt", "fp32", "cuda", None, None, status="unavailable",
+                   reason="the tensorrt backend runs fp16 only")
+    env = {"styleengine": "x", "python": "3", "platform": "linux", "cpu": {"name": "cpu"}, "packages": {}, "gpus": []}
+    report = BenchReport({"style": "tiny", "weights": "random (preset fast, seed 0)"}, {"device": "cpu"}, [ok, missing],
+                         env, None, None, "2025-01-01T00:00:00+00:00", 1.0, ["a note"])
+    buf = io.StringIO()
+    _print_table(report, buf)
+    text = buf.getvalue()
+    assert "RANDOM WEIGHTS" in text and "p50 ms" in text and "1.25" in text and "frames/s" in text
+    assert "GPU ms" not in text  # no GPU columns when no row has them
+    assert "tensorrt fp32: unavailable: the tensorrt backend runs fp16 only" in text
+    assert "a note" in text and "GPU: none" in text
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """The CUDA driver reports one GPU (so --device cuda parses); nothing else about the machine changes."""
+    import styleengine.core.hostinfo as hostinfo
+
+    monkeypatch.setattr(hostinfo, "cuda_device_count", lambda: 1)
+
+
+def test_gpu_row_without_gpu_onnxruntime_is_unavailable_before_any_work(one_gpu, monkeypatch):
+    from styleengine.engine import backend_onnxruntime as bo
+    from styleengine.engine.bench import grid, source
+
+    monkeypatch.setattr(bo.OnnxRuntimeBackend, "gpu_available",
+                        classmethod(lambda cls: (False, "this onnxruntime build has no GPU providers (test)")))
+    monkeypatch.setattr(bo.OnnxRuntimeBackend, "_load", lambda self: pytest.fail("loaded anyway"))
+    monkeypatch.setattr(grid, "create_backend", lambda *a, **k: pytest.fail("created a backend anyway"))
+    monkeypatch.setattr(source, "build_bundle", lambda *a, **k: pytest.fail("exported ONNX for a row that cannot run"))
+    report = run_bench("fast", backend="onnxruntime", precision="fp16,fp32", size="16", device="cuda", warmup=0,
+                       iters=1, baseline=False)
+    (row,) = report.rows
+    assert (row["backend"], row["status"], row["device"]) == ("onnxruntime", "unavailable", "cuda")
+    assert "no GPU providers (test)" in row["reason"]
+
+
+def test_tensorrt_fp32_row_is_unavailable_never_labelled(one_gpu, mini_bundle, monkeypatch):
+    from styleengine.engine import backend_tensorrt as bt
+
+    monkeypatch.setattr(bt.TensorRTBackend, "available", classmethod(lambda cls: (True, "TensorRT (test)")))
+    monkeypatch.setattr(bt, "cuda_device_count", lambda: 1)
+    loads = []
+
+    def fake_load(self):
+        loads.append(self.precision)
+        raise StyleEngineError("fake TensorRT: no plan (test)")
+
+    monkeypatch.setattr(bt.TensorRTBackend, "_load", fake_load)
+    report = run_bench(str(mini_bundle), backend="tensorrt", precision="fp32,fp16", size="16", device="cuda",
+                       warmup=0, iters=1, baseline=False)
+    rows = {r["precision"]: r for r in report.rows}
+    assert set(rows) == {"fp32", "fp16"} and all(r["status"] == "unavailable" for r in rows.values())
+    assert "runs fp16 only" in rows["fp32"]["reason"] and "fp32" in rows["fp32"]["reason"]
+    assert loads == ["fp16"]  # the fp32 request never reached a load: no plan can be labelled fp32
+    assert not [r for r in report.rows if r["status"] == "ok" and r["precision"] == "fp32"]
 
 
 def _cuda_torch() -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine import blend
-from styleengine.errors import StyleEngineError
 
 
 def _weights(spec):
@@ -54,88 +54,101 @@ def test_blend_state_dicts_interpolates_parameters():
         blend.blend_state_dicts([m1.state_dict(), other], [0.5, 0.5])
 
 
-def test_blend_checkpoint_writes_a_loadable_model_with_provenance(tmp_path, monkeypatch):
+def test_blend_bundles_interpolates_the_networks_and_caches_the_result(tiny_bundle, tiny_bundle_b, tmp_path,
+                                                                         monkeypatch):
     torch = pytest.importorskip("torch")
-    from styleengine.train.checkpoint import load_checkpoint, save_model
-    from tests.conftest import make_tiny_model
+    from styleengine.core.bundle import load_bundle
+    from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.engine.backend import create_backend
 
     monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
-    m1, m2 = make_tiny_model(seed=1), make_tiny_model(seed=2)
-    p1 = save_model(tmp_path / "one.pt", m1, style={"name": "one", "attribution": "A"})
-    p2 = save_model(tmp_path / "two.pt", m2, style={"name": "two", "attribution": "B"})
-    parts = blend.parse_style_spec(f"{p1}:0.25,{p2}:0.75")
-    assert blend.plan_blend(parts) == "weights"
-    assert blend.plan_blend(parts, "outputs") == "outputs"
-    out = blend.blend_checkpoint(parts)
-    assert out.parent == tmp_path / "cache" / "blends"
-    assert blend.blend_checkpoint(parts) == out  # cached by content
-    ck = load_checkpoint(out)
-    assert [b["weight"] for b in ck.style["blend"]] == [0.25, 0.75]
-    assert [b["attribution"] for b in ck.style["blend"]] == ["A", "B"]
-    x = torch.rand(1, 3, 24, 24) * 255
-    # Endpoints: weight 1 reproduces the single model exactly.
-    only = blend.blend_checkpoint(blend.parse_style_spec(f"{p1}:1,{p2}:0"), tmp_path / "only.pt")
+    a, b = load_bundle(tiny_bundle), load_bundle(tiny_bundle_b)
+    mixed = blend.blend_bundles([a, b], [0.25, 0.75])
+    assert mixed.path.parent == tmp_path / "cache" / "blends"
+    assert blend.blend_bundles([a, b], [0.25, 0.75]).path == mixed.path  # cached by content
+    mixed.verify_all()
+    style = mixed.manifest["style"]
+    assert [p["weight"] for p in style["blend"]] == [0.25, 0.75] and style["blend"][1]["attribution"] == "B"
+    # The interpolated ONNX runs like any style and equals the interpolated torch network.
+    x = np.random.default_rng(0).integers(0, 256, (1, 24, 28, 3), dtype=np.uint8)
+    ka, kb = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
+    ref_model = ka.build_model()
+    ref_model.load_state_dict(blend.blend_state_dicts([ka.state_dict, kb.state_dict], [0.25, 0.75]))
     with torch.no_grad():
-        assert torch.allclose(load_checkpoint(only).build_model()(x), m1(x), atol=1e-3)
-    # Different architectures fall back to output blending (or refuse weight blending).
-    p3 = save_model(tmp_path / "three.pt", make_tiny_model(widths=(4, 8, 8)), style={"name": "three"})
-    mixed = blend.parse_style_spec(f"{p1},{p3}")
-    assert blend.plan_blend(mixed) == "outputs"
-    with pytest.raises(StyleEngineError):
-        blend.plan_blend(mixed, "weights")
-    # Something without a checkpoint cannot be weight-blended.
-    assert blend.plan_blend(blend.parse_style_spec(f"{p1},nonexistent_style")) == "outputs"
+        ref = ref_model(torch.from_numpy(x).permute(0, 3, 1, 2).float()).clamp(0, 255).round()
+    ref = ref.permute(0, 2, 3, 1).numpy()
+    for name in ("onnxruntime", "torch"):
+        with create_backend(name, mixed, device="cpu", precision="fp32") as be:
+            assert np.abs(be.infer(x).astype(float) - ref).max() <= 1, name
+    # Endpoints: weight 1 reproduces the single style.
+    only_a = blend.blend_bundles([a, b], [1.0, 0.0])
+    with create_backend("onnxruntime", only_a, device="cpu") as be1, create_backend("onnxruntime", a, device="cpu") as be2:
+        assert np.abs(be1.infer(x).astype(int) - be2.infer(x)).max() <= 1
+
+
+def test_blend_refuses_different_architectures_and_tampered_parts(tiny_bundle, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from styleengine.core.bundle import load_bundle
+
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
+    other = tmp_path / "other.engine"
+    shutil.copytree(tiny_bundle, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["arch"]["widths"] = [4, 8, 8]
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StyleEngineError, match="same preset|one preset"):
+        blend.blend_bundles([load_bundle(tiny_bundle), load_bundle(other)], [0.5, 0.5])
+    tampered = tmp_path / "tampered.engine"
+    shutil.copytree(tiny_bundle, tampered)
+    with open(tampered / "model_fp32.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(StyleEngineError, match="does not match its manifest"):
+        blend.blend_bundles([load_bundle(tiny_bundle), load_bundle(tampered)], [0.5, 0.5])
 
 
 def test_blended_stylizer_averages_outputs_of_each_style(tiny_bundle, tmp_path):
     import shutil
 
-    from styleengine.engine.stylizer import Stylizer
+    from styleengine.engine.stylizer import BlendedStylizer, Stylizer
 
     other = tmp_path / "copy.engine"
     shutil.copytree(tiny_bundle, other)
     img = np.random.default_rng(0).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
-    with Stylizer(str(tiny_bundle), "onnxruntime", verbose=False) as st:
+    with Stylizer(str(tiny_bundle), "onnxruntime") as st:
         ref = st.stylize_batch(img)
         half = st.stylize_array(img[0])
-    with blend.BlendedStylizer(f"{tiny_bundle}:0.3,{other}:0.7", "onnxruntime", verbose=False) as bst:
+    with BlendedStylizer(f"{tiny_bundle}:0.3,{other}:0.7", "onnxruntime") as bst:
         out = bst(img)
         assert np.abs(out.astype(int) - ref).max() <= 1  # same model twice: the blend is that model
         assert np.abs(bst(img[0]).astype(int) - half).max() <= 1
-    with blend.BlendedStylizer(f"{tiny_bundle},{other}", "onnxruntime", strength=0.0, verbose=False) as bst:
+    with BlendedStylizer(f"{tiny_bundle},{other}", "onnxruntime", strength=0.0) as bst:
         assert np.abs(bst(img).astype(int) - img).max() <= 1  # --strength 0 gives the input back
-    assert blend.resolve_blend("starry_night") == "starry_night"
 
 
-def test_stylize_cli_takes_a_weight_blend_spec(tmp_path, monkeypatch):
-    """`--style a.pt:0.25,b.pt:0.75` runs one interpolated network: the output equals that blend's output."""
-    torch = pytest.importorskip("torch")
+def test_stylize_cli_takes_a_weight_blend_spec(tiny_bundle, tiny_bundle_b, tmp_path, monkeypatch):
+    """`--style a:0.25,b:0.75` runs one interpolated network: the output equals that blend's output."""
     from PIL import Image
     from typer.testing import CliRunner
 
     from styleengine.cli import app
+    from styleengine.engine.backend import create_backend
     from styleengine.engine.styles import resolve_style
-    from styleengine.train.checkpoint import load_checkpoint, save_model
-    from tests.conftest import make_tiny_model
 
     monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
-    p1 = save_model(tmp_path / "one.pt", make_tiny_model(seed=1), style={"name": "one"})
-    p2 = save_model(tmp_path / "two.pt", make_tiny_model(seed=2), style={"name": "two"})
-    spec = f"{p1}:0.25,{p2}:0.75"
-    bundle = resolve_style(spec, verbose=False)
-    assert [b["weight"] for b in load_checkpoint(bundle.checkpoint).style["blend"]] == [0.25, 0.75]
-
+    spec = f"{tiny_bundle}:0.25,{tiny_bundle_b}:0.75"
+    bundle = resolve_style(spec)
+    assert [b["weight"] for b in bundle.manifest["style"]["blend"]] == [0.25, 0.75]
     rgb = np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "in.png")
     r = CliRunner().invoke(app, ["stylize", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--style", spec,
-                                 "--backend", "torch"], catch_exceptions=False)
+                                 "--backend", "onnxruntime"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    blended = load_checkpoint(bundle.checkpoint).build_model()
-    with torch.no_grad():
-        ref = blended(torch.from_numpy(rgb).permute(2, 0, 1)[None].float())[0].clamp(0, 255).round()
-    got = np.asarray(Image.open(tmp_path / "out.png"))
-    assert np.abs(got.astype(int) - ref.permute(1, 2, 0).numpy().astype(int)).max() <= 1
+    with create_backend("onnxruntime", bundle, device="cpu") as be:
+        ref = be.infer(rgb[None])[0]
+    assert np.abs(np.asarray(Image.open(tmp_path / "out.png")).astype(int) - ref).max() <= 1
     # a spec whose parts cannot be weight-blended is a one-line error from the CLI
     r = CliRunner().invoke(app, ["stylize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o2.png"),
-                                 "--style", f"{p1}:0.5,nonexistent:0.5"])
-    assert r.exit_code == 2
+                                 "--style", f"{tiny_bundle}:0.5,nonexistent:0.5"])
+    assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output

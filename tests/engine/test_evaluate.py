@@ -53,8 +53,8 @@ def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):
 
 def test_style_reference_is_found_for_builtins_and_checkpoints_of_shipped_paintings(tmp_path):
     pytest.importorskip("torch")
+    from styleengine.core.checkpoint import save_model
     from styleengine.engine.evaluate import style_image_for
-    from styleengine.train.checkpoint import save_model
     from tests.conftest import make_tiny_model
 
     assert style_image_for("starry_night").name == "starry_night.jpg"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine.images import format_for, load_image, save_image
-from styleengine.errors import StyleEngineError
 
 
 def _gradient(w=24, h=16) -> np.ndarray:

@@ -41,7 +41,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_engine_and_registry_import_without_heavy_packages():
     r = run("""
         import styleengine.engine
-        from styleengine.engine import backend, bundle, images, postprocess, select, styles, stylizer, stylize_images
+        from styleengine.engine import backend, images, loaders, postprocess, select, styles, stylizer, stylize_images
+        from styleengine.core import bundle, shapes, plan_sidecar, hostinfo
         from styleengine.engine.backend import REGISTRY, get_backend
         for name in REGISTRY:
             cls = get_backend(name)           # imports the backend module itself

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine import postprocess as pp
-from styleengine.errors import StyleEngineError
 
 
 def _ycc(rgb):

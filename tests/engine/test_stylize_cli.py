@@ -36,7 +36,8 @@ def invoke(runner, args, **kw):
 def test_single_file_and_json(runner, tiny_bundle, tmp_path):
     src = _save(tmp_path / "in.png")
     out = tmp_path / "out.jpg"
-    r = invoke(runner, [src, "-o", out, "--style", tiny_bundle, "--json"])
+    # a named backend: --backend auto measures the CPU runtimes and may pick another one (engine/auto_cpu.py)
+    r = invoke(runner, [src, "-o", out, "--style", tiny_bundle, "--backend", "onnxruntime", "--json"])
     assert r.exit_code == 0, r.stderr
     res = json.loads(r.stdout)
     assert res[0]["ok"] and res[0]["width"] == 24 and res[0]["height"] == 18
@@ -110,25 +111,26 @@ def test_bad_options_and_style_are_one_line_errors(runner, tiny_bundle, tmp_path
 def test_video_inputs_go_to_the_streaming_engine(runner, tiny_bundle, tmp_path, monkeypatch):
     calls = []
 
-    def fake_stylize_video(src, dst, backend, **kw):
-        calls.append((src, dst, backend.name, kw))
+    def fake_stylize_video(src, dst, stylizer, **kw):
+        calls.append((src, dst, stylizer.backend_name, stylizer.strength, stylizer.preserve_color, kw))
         dst.write_bytes(b"video")
         return type("R", (), {"to_dict": lambda self: {"frames": 3, "fps": 9.0}})()
 
-    import styleengine.engine.video as video
-
-    monkeypatch.setattr(video, "stylize_video", fake_stylize_video)
+    # stylize_images calls the pipeline's stylize_video through its own module global
+    monkeypatch.setattr(stylize_images, "stylize_video", fake_stylize_video)
     src = tmp_path / "clip.mp4"
     src.write_bytes(b"not decoded by the fake")
     img = _save(tmp_path / "still.png")
     out = tmp_path / "out"
-    r = invoke(runner, [src, img, "-o", out, "--style", tiny_bundle, "--crf", "20", "--temporal", "--strength", "0.5",
-                        "--json"])
+    r = invoke(runner, [src, img, "-o", out, "--style", tiny_bundle, "--backend", "onnxruntime", "--crf", "20",
+                        "--temporal", "--strength", "0.5", "--json"])
     assert r.exit_code == 0, r.stderr
-    (src_arg, dst_arg, backend, kw) = calls[0]
+    (src_arg, dst_arg, backend, strength, preserve_color, kw) = calls[0]
     assert src_arg == src and dst_arg == out / "clip.mp4" and backend == "onnxruntime"
-    assert kw["crf"] == 20 and kw["temporal"] is True and "preset" not in kw
-    assert kw["filters"] and kw["overwrite"] is False  # --strength travels as a frame filter
+    assert kw["crf"] == 20 and kw["temporal"] is True and "preset" not in kw and "x264_preset" not in kw
+    # --strength travels in the Stylizer the pipeline gets (no frame filter; the pipeline applies no finish)
+    assert strength == 0.5 and preserve_color is False and "filters" not in kw
+    assert kw["overwrite"] is False and "max_size" not in kw
     kinds = {row["kind"]: row for row in json.loads(r.stdout)}
     assert kinds["video"]["extra"]["frames"] == 3 and kinds["image"]["ok"]
 

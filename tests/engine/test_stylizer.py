@@ -9,14 +9,14 @@ import pytest
 from PIL import Image
 
 from styleengine import Stylizer
+from styleengine.core.bundle import load_bundle
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine import select, styles
-from styleengine.engine.bundle import load_bundle
-from styleengine.errors import StyleEngineError
 
 
 @pytest.fixture(scope="module")
 def st(tiny_bundle):
-    with Stylizer(tiny_bundle, backend="onnxruntime", verbose=False) as s:
+    with Stylizer(tiny_bundle, backend="onnxruntime") as s:
         yield s
 
 
@@ -58,25 +58,25 @@ def test_tiny_images_are_padded_and_cropped_back(st):
 
 def test_max_size_strength_and_preserve_color(tiny_bundle):
     a = _img(80, 40)
-    with Stylizer(tiny_bundle, backend="onnxruntime", max_size=20, verbose=False) as s:
+    with Stylizer(tiny_bundle, backend="onnxruntime", max_size=20) as s:
         assert s(a).shape == (10, 20, 3)
-    with Stylizer(tiny_bundle, backend="onnxruntime", strength=0.0, verbose=False) as s:
+    with Stylizer(tiny_bundle, backend="onnxruntime", strength=0.0) as s:
         assert np.array_equal(s(a), a)
-    with Stylizer(tiny_bundle, backend="onnxruntime", preserve_color=True, verbose=False) as s:
+    with Stylizer(tiny_bundle, backend="onnxruntime", preserve_color=True) as s:
         out = s(a)
         assert out.shape == a.shape
     with pytest.raises(StyleEngineError, match="strength"):
-        Stylizer(tiny_bundle, strength=2.0, verbose=False)
+        Stylizer(tiny_bundle, strength=2.0)
 
 
 def test_oversize_image_names_max_size(st, monkeypatch):
     import styleengine.engine.stylizer as mod
+    from styleengine.engine.backend import ShapeLimits
 
-    monkeypatch.setattr(mod, "DEFAULT_MAX_PIXELS", 1000)
-    monkeypatch.setattr(st.backend, "device", "cuda:0")  # GPU backends: a pixel cap
+    monkeypatch.setattr(st.backend, "shape_limits", lambda: ShapeLimits(max_pixels=1000))  # a GPU-like cap
     with pytest.raises(StyleEngineError, match="--max-size"):
         st(_img(40, 30))
-    monkeypatch.setattr(st.backend, "device", "cpu")
+    monkeypatch.undo()
     st(_img(40, 30))  # the CPU checks memory instead of pixels
 
     def oom(batch):
@@ -86,15 +86,25 @@ def test_oversize_image_names_max_size(st, monkeypatch):
     with pytest.raises(StyleEngineError, match="GPU out of memory.*--max-size"):
         st(_img(40, 30))
     monkeypatch.undo()
-    monkeypatch.setattr(mod, "DEFAULT_MAX_PIXELS", 10**9)
     monkeypatch.setattr(mod, "available_memory", lambda: 40 * 30 * 4 * 4 * 2)  # bytes for ~2 channels only
     with pytest.raises(StyleEngineError, match="GiB of memory.*--max-size"):
         st(_img(40, 30))
     assert st(_img(10, 10)).shape == (10, 10, 3)
 
 
+def test_batches_stay_within_the_backends_maximum(st, monkeypatch):
+    calls = []
+    real = st.backend.infer
+    monkeypatch.setattr(st.backend, "max_batch_size", lambda: 2)
+    monkeypatch.setattr(st.backend, "infer", lambda b: calls.append(len(b)) or real(b))
+    out = st.stylize_batch(np.stack([_img(seed=i) for i in range(5)]))
+    assert out.shape == (5, 30, 40, 3) and calls == [2, 2, 1]
+    assert st.batch_size == 1  # CPU: streaming sends frames one by one
+    assert st.last_timings["frames"] == 5 and st.last_timings["wall_ms"] > 0
+
+
 def test_bad_input_types_and_closed_stylizer(tiny_bundle):
-    s = Stylizer(tiny_bundle, backend="onnxruntime", verbose=False)
+    s = Stylizer(tiny_bundle, backend="onnxruntime")
     with pytest.raises(StyleEngineError, match="uint8"):
         s(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(StyleEngineError, match="PIL image"):
@@ -104,27 +114,36 @@ def test_bad_input_types_and_closed_stylizer(tiny_bundle):
         s(_img())
 
 
-def test_auto_backend_picks_the_cpu_path_and_says_so(tiny_bundle, capsys):
+def test_auto_backend_measures_the_cpu_runtimes_and_says_so(tiny_bundle, caplog, tmp_path, monkeypatch):
+    import logging
+
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path))
+    caplog.set_level(logging.INFO, logger="styleengine")
     with Stylizer(tiny_bundle) as s:
-        assert s.backend_name == "onnxruntime"
-        assert s.describe()["provider"] == "cpu"
-    assert "backend: onnxruntime" in capsys.readouterr().err
+        assert s.backend_name == "auto"
+        s(_img())
+        assert s.backend_name.startswith("auto -> ") and s.describe()["choices"]
+    text = caplog.text
+    assert "backend: auto" in text and "auto: " in text and "measured: onnxruntime fp32" in text
 
 
-def test_candidates_order_with_and_without_gpu(monkeypatch):
+def test_candidates_with_and_without_gpu(monkeypatch):
     monkeypatch.setattr(select, "cuda_device_count", lambda: 0)
-    assert [(n, k.get("precision")) for n, k in select.candidates()] == [
-        ("onnxruntime", "int8"), ("onnxruntime", "fp32"), ("torch", "fp32")]
-    assert select.candidates(precision="int8") == [("onnxruntime", {"provider": "cpu", "precision": "int8"})]
+    assert [c.label for c in select.candidates()] == ["auto (cpu)"]
+    assert [c.label for c in select.candidates(precision="int8")] == ["onnxruntime (cpu, int8)"]
+    assert [c.label for c in select.candidates(precision="bf16")] == ["openvino (cpu, bf16)"]
+    assert [c.backend for c in select.candidates(precision="fp32")] == ["onnxruntime", "openvino", "torch"]
     monkeypatch.setattr(select, "cuda_device_count", lambda: 1)
-    cands = select.candidates()
-    assert [(n, k.get("provider")) for n, k in cands] == [
-        ("tensorrt", None), ("onnxruntime", "tensorrt"), ("onnxruntime", "cuda"), ("torch", None),
-        ("onnxruntime", "cpu"), ("onnxruntime", "cpu"), ("torch", None)]
-    assert cands[3][1]["device"] == "cuda" and cands[6][1]["device"] == "cpu"
-    assert [c[0] for c in select.candidates("torch", device="cpu")] == ["torch"]
+    assert [c.label for c in select.candidates()] == [
+        "tensorrt (cuda:0)", "onnxruntime (tensorrt EP, cuda:0)", "onnxruntime (cuda EP, cuda:0)", "torch (cuda:0)",
+        "auto (cpu)"]
+    assert [c.label for c in select.candidates("torch", device="cpu")] == ["torch (cpu)"]
+    assert [c.label for c in select.candidates("torch")] == ["torch (cuda:0)", "torch (cpu)"]
+    assert [c.label for c in select.candidates(device="cuda:1")][0] == "tensorrt (cuda:1)"
     with pytest.raises(StyleEngineError, match="unknown backend"):
         select.candidates("cuda")
+    with pytest.raises(StyleEngineError, match="unknown precision"):
+        select.candidates(precision="int4")
     monkeypatch.setattr(select, "cuda_device_count", lambda: 0)
     with pytest.raises(StyleEngineError, match="no NVIDIA GPU"):
         select.candidates(device="cuda:0")
@@ -132,38 +151,25 @@ def test_candidates_order_with_and_without_gpu(monkeypatch):
         select.candidates(device="tpu")
 
 
-def test_open_backend_falls_back_and_reports(tiny_bundle, monkeypatch):
+def test_open_backend_falls_back_and_reports(tiny_bundle, monkeypatch, caplog):
     """A GPU machine whose GPU stack is broken still ends up on the CPU path, with the reasons logged."""
-    monkeypatch.setattr(select, "cuda_device_count", lambda: 1)
-    import styleengine.engine.backend_onnxruntime as ort_mod
+    import logging
 
-    monkeypatch.setattr(ort_mod, "cuda_device_count", lambda: 1)
-    monkeypatch.setattr(select, "get_backend", _get_backend_without_torch_cuda)
-    logs = []
-    be = select.open_backend(load_bundle(tiny_bundle), "auto", log=logs.append)
+    caplog.set_level(logging.INFO, logger="styleengine")
+    monkeypatch.setattr(select, "cuda_device_count", lambda: 1)
+    be = select.open_backend(load_bundle(tiny_bundle), "auto")
     try:
-        assert be.name == "onnxruntime" and be.provider == "cpu"
+        assert be.name == "auto"
     finally:
         be.close()
-    assert logs[-1].startswith("backend: onnxruntime") and "skipped faster backends" in logs[0]
-    with pytest.raises(StyleEngineError, match="no usable backend"):
-        select.open_backend(load_bundle(tiny_bundle), "tensorrt", log=logs.append)
-
-
-def _get_backend_without_torch_cuda(name):
-    from styleengine.engine.backend import get_backend
-
-    cls = get_backend(name)
-    if name != "torch":
-        return cls
-
-    class NoCuda(cls):
-        def load(self):
-            if str(self.device).startswith("cuda"):
-                raise StyleEngineError("torch cannot use CUDA here")
-            return super().load()
-
-    return NoCuda
+    assert "skipped tensorrt (cuda:0): TensorRT is not installed" in caplog.text
+    assert "skipped onnxruntime (cuda EP, cuda:0):" in caplog.text
+    with pytest.raises(StyleEngineError, match="the tensorrt backend cannot run here: .*TensorRT is not installed"):
+        select.open_backend(load_bundle(tiny_bundle), "tensorrt")
+    with pytest.raises(StyleEngineError, match="options need a named --backend"):
+        select.open_backend(load_bundle(tiny_bundle), "auto", options={"threads": 1})
+    with pytest.raises(StyleEngineError, match="no option 'thred'"):
+        select.open_backend(load_bundle(tiny_bundle), "onnxruntime", options={"thred": 1})
 
 
 # ----------------------------------------------------------------------------- style resolution
@@ -191,25 +197,26 @@ def test_checkpoint_is_built_once_and_cached_by_hash(tiny_bundle, tiny_checkpoin
         return type("R", (), {"path": output})()
 
     import styleengine.export.build as build_mod
+    from styleengine.core.fsutil import sha256_file
+    from styleengine.engine import loaders
 
     monkeypatch.setattr(build_mod, "build_bundle", fake_build)
     copy = tmp_path / "renamed.pth"
     shutil.copy(tiny_checkpoint, copy)
-    b1 = styles.resolve_style(tiny_checkpoint, verbose=False)
-    b2 = styles.resolve_style(copy, verbose=False)  # same bytes under another name: the cache is reused
+    b1 = styles.resolve_style(tiny_checkpoint)
+    b2 = styles.resolve_style(copy)  # same bytes under another name: the cache is reused
     assert b1.path == b2.path and len(calls) == 1
     assert str(b1.path).startswith(str(tmp_path / "cache"))
     with open(copy, "ab") as f:  # edited checkpoint: new hash, rebuilt
         f.write(b"\0")
-    assert styles.cached_bundle_path(copy, __import__("styleengine.fsutil").fsutil.sha256_file(copy)) != b1.path
+    assert loaders.cached_bundle_path(sha256_file(copy)) != b1.path
 
 
-def test_builtin_names_resolve_through_builtin_styles(tiny_bundle, tiny_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
+def test_builtin_names_resolve_through_builtin_styles(tiny_bundle, monkeypatch):
     from styleengine.engine import builtin_styles
 
-    monkeypatch.setattr(builtin_styles, "builtin_path", lambda name, *a: tiny_checkpoint if name == "mona" else None)
-    monkeypatch.setattr(styles, "bundle_for_checkpoint", lambda p, verbose=True: load_bundle(tiny_bundle) if p == tiny_checkpoint else None)
+    monkeypatch.setattr(builtin_styles, "builtin_bundle",
+                        lambda name, *a: load_bundle(tiny_bundle) if name == "mona" else None)
     assert styles.resolve_style("mona").path == tiny_bundle
 
 

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("cv2")
 
+from styleengine.core.errors import StyleEngineError  # noqa: E402
 from styleengine.engine import flicker  # noqa: E402
 from styleengine.engine.temporal import TemporalConfig, TemporalStabilizer  # noqa: E402
-from styleengine.errors import StyleEngineError  # noqa: E402
 
 from .quality_util import sample_photo, translated_clip  # noqa: E402
 
@@ -87,12 +87,12 @@ def test_bad_config_is_a_one_line_error(kw):
 def test_temporal_in_the_streaming_pipeline_keeps_frame_count_and_timestamps(tmp_path):
     from styleengine.engine.video.pipeline import stylize_video
 
-    from .video.helpers import InvertBackend, make_video, read_video
+    from .video.helpers import InvertBackend, make_video, read_video, stylizer
 
     src = tmp_path / "in.mkv"
     times = make_video(src, n=10, w=64, h=48, durations_ms=(20, 40, 80), audio=None)  # VFR
     stab = TemporalStabilizer()
-    res = stylize_video(src, tmp_path / "out.mp4", InvertBackend(), temporal=stab, progress=False, verbose=False)
+    res = stylize_video(src, tmp_path / "out.mp4", stylizer(InvertBackend()), temporal=stab)
     out = read_video(tmp_path / "out.mp4")
     assert res.frames == 10 and len(out["frames"]) == 10
     assert out["times"] == pytest.approx(times, abs=1e-3)

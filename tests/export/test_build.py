@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from styleengine.engine.bundle import BUNDLE_FORMAT, load_bundle
+from styleengine.core.bundle import BUNDLE_FORMAT, load_bundle
 
 
 def test_tiny_bundle_layout_and_manifest(tiny_bundle, tiny_checkpoint):
-    from styleengine.fsutil import sha256_file
+    from styleengine.core.fsutil import sha256_file
 
     b = load_bundle(tiny_bundle)
     assert b.style_name == "tiny"
@@ -47,7 +47,7 @@ def test_bundle_models_run_on_onnxruntime(tiny_bundle):
 
 
 def test_existing_output_needs_overwrite_and_is_kept(tiny_bundle, tiny_checkpoint, tmp_path):
-    from styleengine.errors import StyleEngineError
+    from styleengine.core.errors import StyleEngineError
     from styleengine.export.build import build_bundle
 
     user_dir = tmp_path / "photos"

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 from styleengine.export.fp16 import convert_to_mixed_fp16, precision_summary
 
 
@@ -52,8 +52,8 @@ def test_fp16_close_to_torch(tiny_bundle, tiny_checkpoint, shape):
     import onnxruntime as ort
     import torch
 
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.export.onnx_export import uint8_model
-    from styleengine.train.checkpoint import load_checkpoint
 
     x = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
     sess = ort.InferenceSession(str(tiny_bundle / "model_fp16.onnx"), providers=["CPUExecutionProvider"])

@@ -43,8 +43,8 @@ def test_instance_norm_kept_and_op_counts(fp32_model):
 
 
 def test_metadata_props_carry_manifest(fp32_model, tiny_checkpoint):
+    from styleengine.core.fsutil import sha256_file
     from styleengine.export.onnx_export import read_metadata
-    from styleengine.fsutil import sha256_file
 
     meta = read_metadata(fp32_model)
     assert meta["style"]["name"] == "tiny" and meta["precision"] == "fp32"
@@ -59,8 +59,8 @@ def test_fp32_parity_with_torch(tiny_bundle, tiny_checkpoint, shape):
     import onnxruntime as ort
     import torch
 
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.export.onnx_export import uint8_model
-    from styleengine.train.checkpoint import load_checkpoint
 
     x = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     sess = ort.InferenceSession(str(tiny_bundle / "model_fp32.onnx"), providers=["CPUExecutionProvider"])
@@ -73,8 +73,8 @@ def test_fp32_parity_with_torch(tiny_bundle, tiny_checkpoint, shape):
 
 
 def test_simplified_only_when_outputs_hold(fp32_model):
+    from styleengine.core.network import ArchConfig
     from styleengine.export.onnx_export import read_metadata, simplify
-    from styleengine.train.network import ArchConfig
 
     meta = read_metadata(fp32_model)["simplify"]
     assert meta["tool"].startswith("onnxslim") and meta["kept"] is True
@@ -90,8 +90,8 @@ def test_torchscript_fallback_when_dynamo_fails(tiny_checkpoint, tmp_path, monke
     import onnxruntime as ort
     import torch
 
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.export import onnx_export
-    from styleengine.train.checkpoint import load_checkpoint
 
     def broken(*a, **k):
         raise RuntimeError("simulated dynamo failure")
@@ -108,7 +108,7 @@ def test_torchscript_fallback_when_dynamo_fails(tiny_checkpoint, tmp_path, monke
 
 
 def test_bad_export_options(tiny_checkpoint, tmp_path):
-    from styleengine.errors import StyleEngineError
+    from styleengine.core.errors import StyleEngineError
     from styleengine.export.onnx_export import export_onnx
 
     with pytest.raises(StyleEngineError, match="opset 13 not supported"):

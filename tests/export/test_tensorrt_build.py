@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pytest
 
-from styleengine.engine.plan_sidecar import RuntimeInfo, check_plan, read_sidecar
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.plan_sidecar import RuntimeInfo, check_plan, read_sidecar
+from styleengine.core.shapes import DEFAULT_PROFILE, UHD_PROFILE
 from styleengine.export import tensorrt_build as tb
-from styleengine.export.profiles import DEFAULT_PROFILE, UHD_PROFILE
 
 RT = RuntimeInfo("10.13.3.9", "NVIDIA H100 80GB HBM3", "9.0")
 
@@ -234,12 +234,27 @@ def test_build_plans_with_fake_trt(tiny_bundle, tmp_path):
     assert sc["gpu"] == {"name": RT.gpu_name, "compute_capability": "9.0"} and sc["tensorrt_version"] == "10.13.3.9"
     assert sc["typing"] == "strong" and sc["refit"] is True and sc["precision"] == "fp16"
     assert len(sc["profiles"]) == 2 and sc["source_onnx"] == "model_fp16.onnx"
-    from styleengine.fsutil import sha256_file
+    from styleengine.core.fsutil import sha256_file
 
     assert check_plan(bp.plan, RT, onnx_sha256=sha256_file(onnx)).ok
     # The persistent timing cache is read back by the next build (any style of the preset).
     tb.build_plans(onnx, tmp_path / "plans2", profiles=[DEFAULT_PROFILE], timing_cache=cache, trt=trt, runtime=RT)
     assert calls["cache_in"][-1] == b"+tuned"
+
+
+def test_build_plans_identifies_the_gpu_it_builds_for(tiny_bundle, tmp_path, monkeypatch):
+    """Without a RuntimeInfo, the plan is named and its sidecar written for CUDA device `device_index`."""
+    trt, _ = fake_trt()
+    asked = []
+    gpus = {0: ("NVIDIA H100 80GB HBM3", "9.0"), 1: ("NVIDIA A100-SXM4-80GB", "8.0")}
+    monkeypatch.setattr(tb, "current_gpu", lambda device=0: asked.append(device) or gpus.get(device))
+    (bp,) = tb.build_plans(tiny_bundle / "model_fp16.onnx", tmp_path / "plans", profiles=[DEFAULT_PROFILE],
+                           timing_cache=tmp_path / "t.cache", trt=trt, device_index=1)
+    assert asked == [1] and bp.plan.name.startswith("fp16-sm80-")
+    assert read_sidecar(bp.sidecar)["gpu"] == {"name": "NVIDIA A100-SXM4-80GB", "compute_capability": "8.0"}
+    with pytest.raises(StyleEngineError, match="no NVIDIA GPU"):
+        tb.build_plans(tiny_bundle / "model_fp16.onnx", tmp_path / "plans", profiles=[DEFAULT_PROFILE],
+                       timing_cache=tmp_path / "t.cache", trt=trt, device_index=2)
 
 
 def test_weak_typing_sets_fp16_flag(tiny_bundle, tmp_path):
@@ -309,9 +324,9 @@ def second_style_fp16(tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from conftest import make_tiny_model
 
+    from styleengine.core.checkpoint import save_model
     from styleengine.export.fp16 import export_fp16
     from styleengine.export.onnx_export import export_onnx
-    from styleengine.train.checkpoint import save_model
 
     d = tmp_path_factory.mktemp("style2")
     save_model(d / "b.pt", make_tiny_model(seed=7), style={"name": "b"})
@@ -321,12 +336,12 @@ def second_style_fp16(tmp_path_factory):
 @pytest.mark.tensorrt
 def test_real_tensorrt_build_refit_and_sidecar(tiny_bundle, tmp_path, second_style_fp16):
     trt = pytest.importorskip("tensorrt")
-    from styleengine.engine.plan_sidecar import current_runtime
+    from styleengine.core.plan_sidecar import current_runtime
 
     runtime = current_runtime(trt)
     if runtime is None:
         pytest.skip("no GPU")
-    from styleengine.export.profiles import parse_shape
+    from styleengine.core.shapes import parse_shape
 
     built = tb.build_plans(tiny_bundle / "model_fp16.onnx", tmp_path, profiles=[parse_shape("1x8x8:1x64x64:2x128x128")],
                            refit=True, timing_cache=tmp_path / "t.cache", trt=trt, runtime=runtime)
@@ -357,8 +372,8 @@ def test_preflight_accepts_our_graphs_and_flags_violations(tiny_bundle):
 def test_build_bundle_with_fake_trt_puts_plans_in_bundle(tiny_checkpoint, tmp_path, monkeypatch):
     import functools
 
-    from styleengine.engine.bundle import load_bundle
-    from styleengine.engine.plan_sidecar import find_compatible_plan
+    from styleengine.core.bundle import load_bundle
+    from styleengine.core.plan_sidecar import find_compatible_plan
     from styleengine.export.build import build_bundle
 
     trt, calls = fake_trt()
@@ -405,6 +420,6 @@ def test_tensorrt_build_imports_without_torch_or_onnx():
     import subprocess
     import sys
 
-    code = ("import sys; import styleengine.export.tensorrt_build, styleengine.export.profiles; "
+    code = ("import sys; import styleengine.export.tensorrt_build, styleengine.core.shapes; "
             "bad = [m for m in ('torch', 'onnx', 'tensorrt') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

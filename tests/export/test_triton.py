@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from styleengine.engine.bundle import load_bundle
-from styleengine.engine.plan_sidecar import write_sidecar
-from styleengine.errors import StyleEngineError
+from styleengine.core.bundle import load_bundle
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.plan_sidecar import write_sidecar
 from styleengine.export.triton import write_triton_repository
 
 

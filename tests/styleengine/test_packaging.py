@@ -1,7 +1,8 @@
 """The distribution installs every package folder (a missing entry only shows in a non-editable install)."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

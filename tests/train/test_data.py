@@ -3,7 +3,7 @@ import shutil
 import pytest
 import torch
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 from styleengine.train.data import Schedule, load_style_image, make_loader, scan_images
 
 

@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from styleengine.train.checkpoint import load_checkpoint
-from styleengine.train.trainer import train
+from styleengine.core.checkpoint import load_checkpoint
+from styleengine.train.trainer import TrainConfig, train
 
 
 @pytest.mark.slow
@@ -23,23 +23,24 @@ def test_torchrun_two_cpu_processes_with_gloo_match_one_process_with_the_global_
               "--steps", "3", "--checkpoint-every", "0", "--seed", "7"]
     out = tmp_path / "ddp.pt"
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "styleengine.train.distributed", str(style), str(photos), "-o", str(out),
+                          "-m", "styleengine", "train", str(style), str(photos), "-o", str(out),
                           "--batch-size", "1", "--device", "cpu", *common],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip() == str(out)  # only rank 0 reports
     ddp = load_checkpoint(out)
     assert ddp.train_config["world_size"] == 2 and ddp.train_config["global_batch"] == 2
-    single = train(style, photos, tmp_path / "one.pt", preset="fast", loss_net="efficientnet-lite0", image_size=32,
-                   style_size=48, steps=3, checkpoint_every=0, seed=7, batch_size=2, device="cpu", progress=False)
-    ref = load_checkpoint(single)
+    single = train(TrainConfig(style, photos, tmp_path / "one.pt", preset="fast", loss_net="efficientnet-lite0",
+                               image_size=32, style_size=48, steps=3, checkpoint_every=0, seed=7, batch_size=2,
+                               device="cpu"))
+    ref = load_checkpoint(single.path)
     # Averaged gradients over 2x1 samples == gradients of the mean over 2 samples. Compared through the
     # outputs: conv biases feeding InstanceNorm have zero true gradient, so Adam moves them by +-lr on float
     # noise in either run, without effect on the output.
     x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0)) * 255
-    init = load_checkpoint(train(style, photos, tmp_path / "short.pt", preset="fast", loss_net="efficientnet-lite0",
-                                 image_size=32, style_size=48, steps=1, checkpoint_every=0, seed=7, batch_size=2,
-                                 device="cpu", progress=False))
+    init = load_checkpoint(train(TrainConfig(style, photos, tmp_path / "short.pt", preset="fast",
+                                             loss_net="efficientnet-lite0", image_size=32, style_size=48, steps=1,
+                                             checkpoint_every=0, seed=7, batch_size=2, device="cpu")).path)
     with torch.no_grad():
         a, b, c = ddp.build_model()(x), ref.build_model()(x), init.build_model()(x)
     # The runs really differ from a barely trained network (the check has teeth)...

@@ -3,12 +3,18 @@ import urllib.error
 import pytest
 import torch
 
-from styleengine.errors import StyleEngineError
-from styleengine.train import loss_networks
-from styleengine.train.loss_networks import (VGG16_FILE, VGG16_URL, EfficientNetLite0Features, VGG16Features,
-                                             build_loss_net)
-from styleengine.train.losses import (gram, random_smooth_warp, stability_loss, style_loss, style_norms, swag, tv_loss,
-                                      warp)
+from styleengine.core import loss_networks
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.loss_networks import (
+    VGG16_FILE,
+    VGG16_URL,
+    EfficientNetLite0Features,
+    VGG16Features,
+    build_loss_net,
+    gram,
+    swag,
+)
+from styleengine.train.losses import random_smooth_warp, stability_loss, style_loss, style_norms, tv_loss, warp
 
 
 def test_gram_is_normalized_symmetric_and_fp32():

@@ -9,12 +9,19 @@ import time
 import pytest
 import torch
 
-from styleengine.errors import StyleEngineError
-from styleengine.train.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
-from styleengine.train.network import ArchConfig
-from styleengine.train.trainer import train
+from styleengine.core.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.network import ArchConfig
+from styleengine.train.trainer import TrainConfig, train
 
 TINY = ArchConfig("custom", (4, 8, 16), 1)
+RUN_OPTIONS = ("resume", "overwrite", "stop_after")
+
+
+def run(style, photos, output, **kw):
+    """train() with the config fields and the run options given together (as the tests read best)."""
+    opts = {k: kw.pop(k) for k in RUN_OPTIONS if k in kw}
+    return train(TrainConfig(style, photos, output, **kw), **opts)
 
 
 @pytest.fixture()
@@ -34,7 +41,7 @@ def style(assets):
 
 def _tiny(**kw):
     base = dict(arch=TINY, loss_net="efficientnet-lite0", image_size=32, style_size=48, batch_size=2,
-                progress=False, checkpoint_every=0, preview_every=0, log_every=1, result=True)
+                checkpoint_every=0, preview_every=0, log_every=1)
     base.update(kw)
     return base
 
@@ -45,7 +52,7 @@ def _log(path):
 
 def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describing_model(tmp_path, photos, style):
     out = tmp_path / "starry.pt"
-    r = train(style, photos, out, **_tiny(steps=30, lr=1e-2, log_every=5, preview_every=15, attribution="Vincent van Gogh, 1889"))
+    r = run(style, photos, out, **_tiny(steps=30, lr=1e-2, log_every=5, preview_every=15, attribution="Vincent van Gogh, 1889"))
     log = _log(r.log_path)
     assert [e["step"] for e in log] == [5, 10, 15, 20, 25, 30]
     # 30 steps of a tiny net: ~0.66-0.72x depending on thread count (float summation order); untrained stays ~1.0x.
@@ -61,16 +68,23 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
     assert tc["content_layers"] and tc["style_layers"] and tc["stability_weight"] == 0.0
     assert torch.load(out, weights_only=True)["format"] == MODEL_FORMAT
     previews = sorted(p.name for p in (tmp_path / "starry.previews").iterdir())
-    assert previews == ["step_0000015.jpg", "step_0000030.jpg"]
+    assert previews == ["grid.jpg", "step_0000015.jpg", "step_0000030.jpg"]
+    from PIL import Image
+
+    grid = Image.open(r.previews)
+    row = Image.open(tmp_path / "starry.previews" / "step_0000030.jpg")
+    # header (style image + 3 photos) and one row per preview, each row a step label + 3 stylized photos
+    assert grid.height == 3 * row.height + 2 * 4 and grid.width >= row.width
+    assert r.loss_plot == tmp_path / "starry.loss.png" and Image.open(r.loss_plot).size == (720, 420)
 
 
 def test_stop_and_resume_equals_uninterrupted_run(tmp_path, photos, style):
-    full = train(style, photos, tmp_path / "full.pt", **_tiny(steps=6))
-    part = train(style, photos, tmp_path / "part.pt", **_tiny(steps=6, stop_after=4))
+    full = run(style, photos, tmp_path / "full.pt", **_tiny(steps=6))
+    part = run(style, photos, tmp_path / "part.pt", **_tiny(steps=6, stop_after=4))
     assert part.steps == 4 and not (tmp_path / "part.pt").exists()
     state = torch.load(part.state_path, weights_only=True)
     assert state["format"] == TRAIN_STATE_FORMAT and state["step"] == 4 and "optimizer" in state
-    done = train(style, photos, tmp_path / "part.pt", **_tiny(steps=6, resume=True))
+    done = run(style, photos, tmp_path / "part.pt", **_tiny(steps=6, resume=True))
     assert done.steps == 6
     a, b = load_checkpoint(tmp_path / "full.pt").state_dict, load_checkpoint(tmp_path / "part.pt").state_dict
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -109,27 +123,27 @@ def test_kill_9_then_resume_reaches_the_same_step_count_and_result(tmp_path, pho
 
 
 def test_stability_regularizer_trains_and_is_recorded(tmp_path, photos, style):
-    r = train(style, photos, tmp_path / "s.pt", **_tiny(steps=2, stability_weight=5.0))
+    r = run(style, photos, tmp_path / "s.pt", **_tiny(steps=2, stability_weight=5.0))
     assert all(e["stability"] > 0 for e in _log(r.log_path))
     assert load_checkpoint(r.path).train_config["stability_weight"] == 5.0
 
 
 def test_swag_changes_training_is_recorded_and_old_states_without_it_resume(tmp_path, photos, style):
-    plain = train(style, photos, tmp_path / "p.pt", **_tiny(steps=2))
-    smooth = train(style, photos, tmp_path / "w.pt", **_tiny(steps=2, swag_temperature=1.0))
+    plain = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2))
+    smooth = run(style, photos, tmp_path / "w.pt", **_tiny(steps=2, swag_temperature=1.0))
     assert load_checkpoint(smooth.path).train_config["swag_temperature"] == 1.0
     assert load_checkpoint(plain.path).train_config["swag_temperature"] == 0.0
     assert smooth.final_losses["style"] != plain.final_losses["style"]
     # A train state written before SWAG existed has no such key: it resumes as "off".
-    part = train(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2))
+    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2))
     state = torch.load(part.state_path, weights_only=True)
     del state["train_config"]["swag_temperature"]
     torch.save(state, part.state_path)
-    assert train(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
 
 
 def test_cpu_training_output_conv_hook_keeps_numerics(tmp_path):
-    from styleengine.train.network import TransformerNet
+    from styleengine.core.network import TransformerNet
     from styleengine.train.trainer import _output_conv_channels_last
 
     torch.manual_seed(0)
@@ -147,33 +161,33 @@ def test_cpu_training_output_conv_hook_keeps_numerics(tmp_path):
 
 def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(tmp_path, photos, style):
     with pytest.raises(StyleEngineError, match="style image not found"):
-        train(tmp_path / "nope.jpg", photos, tmp_path / "o.pt", **_tiny(steps=1))
+        run(tmp_path / "nope.jpg", photos, tmp_path / "o.pt", **_tiny(steps=1))
     (tmp_path / "empty").mkdir()
     with pytest.raises(StyleEngineError, match="no usable images"):
-        train(style, tmp_path / "empty", tmp_path / "o.pt", **_tiny(steps=1))
+        run(style, tmp_path / "empty", tmp_path / "o.pt", **_tiny(steps=1))
     with pytest.raises(StyleEngineError, match="data folder not found"):
-        train(style, tmp_path / "missing", tmp_path / "o.pt", **_tiny(steps=1))
+        run(style, tmp_path / "missing", tmp_path / "o.pt", **_tiny(steps=1))
     with pytest.raises(StyleEngineError, match="output folder does not exist"):
-        train(style, photos, tmp_path / "no" / "o.pt", **_tiny(steps=1))
+        run(style, photos, tmp_path / "no" / "o.pt", **_tiny(steps=1))
     with pytest.raises(StyleEngineError, match="unknown preset"):
-        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, arch=None, preset="huge"))
+        run(style, photos, tmp_path / "o.pt", **_tiny(steps=1, arch=None, preset="huge"))
     with pytest.raises(StyleEngineError, match="unknown layer"):
-        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, style_layers=["relu9_9"]))
+        run(style, photos, tmp_path / "o.pt", **_tiny(steps=1, style_layers=["relu9_9"]))
     with pytest.raises(StyleEngineError, match="unknown loss network"):
-        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, loss_net="alexnet"))
+        run(style, photos, tmp_path / "o.pt", **_tiny(steps=1, loss_net="alexnet"))
     with pytest.raises(StyleEngineError, match="amp fp16 needs a CUDA"):
-        train(style, photos, tmp_path / "o.pt", **_tiny(steps=1, amp="fp16", device="cpu"))
+        run(style, photos, tmp_path / "o.pt", **_tiny(steps=1, amp="fp16", device="cpu"))
     user_file = tmp_path / "precious.pt"
     user_file.write_bytes(b"user data")
     with pytest.raises(StyleEngineError, match="output exists"):
-        train(style, photos, user_file, **_tiny(steps=1))
+        run(style, photos, user_file, **_tiny(steps=1))
     assert user_file.read_bytes() == b"user data"
     # A leftover train state is never silently replaced, and settings must match to resume.
-    train(style, photos, tmp_path / "r.pt", **_tiny(steps=2, stop_after=1))
+    run(style, photos, tmp_path / "r.pt", **_tiny(steps=2, stop_after=1))
     with pytest.raises(StyleEngineError, match="train state from an earlier run"):
-        train(style, photos, tmp_path / "r.pt", **_tiny(steps=2))
+        run(style, photos, tmp_path / "r.pt", **_tiny(steps=2))
     with pytest.raises(StyleEngineError, match=r"different settings \(image_size"):
-        train(style, photos, tmp_path / "r.pt", **_tiny(steps=2, image_size=40, resume=True))
+        run(style, photos, tmp_path / "r.pt", **_tiny(steps=2, image_size=40, resume=True))
 
 
 def test_cli_train_writes_model_and_reports_errors_with_exit_code_2(tmp_path, photos, style):
@@ -191,5 +205,7 @@ def test_cli_train_writes_model_and_reports_errors_with_exit_code_2(tmp_path, ph
     ckpt = load_checkpoint(out)
     assert ckpt.arch.preset == "fast" and ckpt.loss_net == "efficientnet-lite0 (random weights)"
     assert json.loads(res.stdout)["steps"] == 2
+    # stderr is no terminal here: progress comes as plain lines (every --log-every steps), not a bar
+    assert "train: 2/2 step (100%)" in res.stderr and "loss " in res.stderr
     res = runner.invoke(app, ["train", str(style), str(tmp_path / "nothing"), "-o", str(tmp_path / "x.pt")])
     assert res.exit_code == 2 and "error: data folder not found" in res.output

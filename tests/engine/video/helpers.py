@@ -1,4 +1,5 @@
-"""Small synthetic videos made with PyAV, and Backend-contract test doubles (no torch needed)."""
+"""Small synthetic videos made with PyAV, Backend-contract test doubles (no torch needed) and a Stylizer
+around them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from styleengine.engine.backend import Backend, check_batch
+from styleengine.core.bundle import Bundle
+from styleengine.engine.backend import Backend, ShapeLimits
+from styleengine.engine.loaders import Loader
+from styleengine.engine.stylizer import Stylizer
 
 
 def frame_image(i: int, w: int, h: int) -> np.ndarray:
@@ -120,31 +124,56 @@ def read_video(path: Path) -> dict:
     return info
 
 
+class _NoModel(Loader):
+    """The test doubles compute their output themselves: no model file to find."""
+
+    description = "test double"
+
+    def __call__(self) -> Path:
+        return Path(".")
+
+
+def fake_bundle(name: str = "fake") -> Bundle:
+    return Bundle(Path(name), {"style": {"name": name}})
+
+
 class InvertBackend(Backend):
-    """255 - x: a cheap, exactly checkable 'style'. Records the batch sizes it saw."""
+    """255 - x: a cheap, exactly checkable 'style', behind the real Backend contract (the base class's guards
+    run). Records the batch sizes and (N, H, W) shapes it saw. `max_batch` and `limits` declare the
+    max_batch_size() and shape_limits() capabilities; `device` may be GPU-like ("cuda:0": nothing runs on it)."""
 
     name = "invert"
+    devices = ("cpu", "cuda")
+    precisions = {"cpu": ("fp32",), "cuda": ("fp32",)}
 
-    def __init__(self, bundle=None, *, delay: float = 0.0, fail_at: int | None = None, **kw):
-        super().__init__(bundle, device=kw.pop("device", "cpu"), **kw)
+    def __init__(self, bundle: Bundle | None = None, *, delay: float = 0.0, fail_at: int | None = None,
+                 device: str | None = None, max_batch: int | None = None, limits: ShapeLimits | None = None):
+        super().__init__(bundle if bundle is not None else fake_bundle(self.name), device=device, model=_NoModel())
         self.delay, self.fail_at = delay, fail_at
+        self.max_batch, self.limits = max_batch, limits
         self.batches: list[int] = []
+        self.shapes: list[tuple[int, int, int]] = []
         self.seen = 0
 
     @classmethod
     def available(cls):
         return True, ""
 
-    def load(self):
-        self.loaded = True
-        return self
+    def max_batch_size(self) -> int | None:
+        return self.max_batch
 
-    def infer(self, batch):
-        batch = check_batch(batch)
+    def shape_limits(self) -> ShapeLimits:
+        return self.limits if self.limits is not None else super().shape_limits()
+
+    def _load(self) -> None:
+        pass
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         if self.fail_at is not None and self.seen + len(batch) > self.fail_at:
             raise RuntimeError("simulated backend failure")
         self.seen += len(batch)
         self.batches.append(len(batch))
+        self.shapes.append(tuple(batch.shape[:3]))
         if self.delay:
             time.sleep(self.delay * len(batch))
         return 255 - batch
@@ -153,9 +182,8 @@ class InvertBackend(Backend):
 class IdentityBackend(InvertBackend):
     name = "identity"
 
-    def infer(self, batch):
-        out = super().infer(batch)
-        return 255 - out
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return 255 - super()._infer(batch)
 
 
 class TinyTorchBackend(Backend):
@@ -163,22 +191,28 @@ class TinyTorchBackend(Backend):
 
     name = "tiny-torch"
 
+    def __init__(self, bundle: Bundle | None = None, **kw):
+        super().__init__(bundle if bundle is not None else fake_bundle(self.name), model=_NoModel(), **kw)
+        self.net = None
+
     @classmethod
     def available(cls):
         return True, ""
 
-    def load(self):
+    def _load(self) -> None:
         from tests.conftest import make_tiny_model
 
-        self.model = make_tiny_model()
-        self.loaded = True
-        return self
+        self.net = make_tiny_model()
 
-    def infer(self, batch):
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        batch = check_batch(batch)
         with torch.no_grad():
             x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
-            y = self.model(x).clamp(0, 255).round().to(torch.uint8)
+            y = self.net(x).clamp(0, 255).round().to(torch.uint8)
         return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def stylizer(backend: Backend, **options) -> Stylizer:
+    """The real Stylizer (max size, batching, padding, strength) around a test backend."""
+    return Stylizer.for_backend(backend, **options)

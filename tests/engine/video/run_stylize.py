@@ -12,12 +12,12 @@ import typer
 from styleengine.cli.common import handle_errors
 from styleengine.engine.video import stylize_video
 
-from .helpers import InvertBackend
+from .helpers import InvertBackend, stylizer
 
 
 def main() -> None:
     src, dst, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    run = handle_errors(lambda: stylize_video(src, dst, InvertBackend(delay=delay), progress=False))
+    run = handle_errors(lambda: stylize_video(src, dst, stylizer(InvertBackend(delay=delay))))
     try:
         run()
     except typer.Exit as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from styleengine.fsutil import sha256_file
+from styleengine.core.fsutil import sha256_file
 
 from .helpers import make_video, read_video
 
@@ -23,7 +23,8 @@ def test_signal_midway_leaves_playable_partial_output(tmp_path, sig):
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
     make_video(src, n=60, w=256, h=192, audio="aac")  # big enough that finalizing takes a moment
     digest = sha256_file(src)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.3"],  # 60 frames >= 18 s: the signal lands mid-way even on a loaded box
+    # 0.3 s a frame: 60 frames >= 18 s, so the signal lands mid-way even on a loaded box
+    proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.3"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the pipeline is writing (its temp file exists), then let a few frames through
     deadline = time.monotonic() + 30

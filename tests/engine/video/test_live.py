@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from styleengine.core.errors import StyleEngineError
 from styleengine.engine.video import live
 from styleengine.engine.video.queues import EOF, LatestSlot
-from styleengine.errors import StyleEngineError
 
-from .helpers import InvertBackend, make_video, read_video
+from .helpers import InvertBackend, make_video, read_video, stylizer
 
 
 def read_multipart_jpegs(host: str, port: int, count: int, timeout: float = 10.0) -> tuple[str, list[bytes]]:
@@ -71,8 +71,8 @@ def test_live_file_realtime_with_preview_and_recording(tmp_path):
         t.start()
         got["thread"] = t
 
-    res = live(str(src), InvertBackend(), output=rec, preview=True, port=0, realtime=True, on_ready=client,
-               progress=False, verbose=False, stats=tmp_path / "live.json")
+    res = live(str(src), stylizer(InvertBackend()), output=rec, preview=True, port=0, realtime=True, on_ready=client,
+               stats=tmp_path / "live.json")
     got["thread"].join(10)
     assert "error" not in got, got.get("error")
     assert res.wall_seconds >= 1.4  # real pace: 40 frames at 25 fps take ~1.6 s
@@ -97,7 +97,7 @@ def test_live_file_realtime_with_preview_and_recording(tmp_path):
 def test_live_drops_when_inference_is_slow_and_keeps_latency_bounded(tmp_path):
     src = tmp_path / "cam.mkv"
     make_video(src, n=30, audio=None, durations_ms=(20,))  # 50 fps source, 0.6 s
-    res = live(str(src), InvertBackend(delay=0.06), preview=False, realtime=True, progress=False, verbose=False)
+    res = live(str(src), stylizer(InvertBackend(delay=0.06)), preview=False, realtime=True)
     assert res.frames_captured == 30
     assert res.dropped > 5 and res.frames_processed + res.dropped == 30
     # newest-frame policy: latency stays around one inference time, it does not grow with the backlog
@@ -107,21 +107,21 @@ def test_live_drops_when_inference_is_slow_and_keeps_latency_bounded(tmp_path):
 def test_live_file_without_realtime_is_lossless_and_honours_max_frames(tmp_path):
     src = tmp_path / "in.mp4"
     make_video(src, n=12, audio=None)
-    res = live(str(src), InvertBackend(), preview=False, progress=False, verbose=False)
+    res = live(str(src), stylizer(InvertBackend()), preview=False)
     assert res.frames_processed == 12 and res.dropped == 0
-    res = live(str(src), InvertBackend(), preview=False, progress=False, verbose=False, max_frames=5)
+    res = live(str(src), stylizer(InvertBackend()), preview=False, max_frames=5)
     assert res.frames_processed == 5 and res.stop_reason == "frame limit reached"
 
 
 def test_live_bad_sources(tmp_path):
     with pytest.raises(StyleEngineError, match="input not found"):
-        live(str(tmp_path / "nope.mp4"), InvertBackend(), preview=False, progress=False, verbose=False)
+        live(str(tmp_path / "nope.mp4"), stylizer(InvertBackend()), preview=False)
     with pytest.raises(StyleEngineError, match="camera not found"):
-        live("97", InvertBackend(), preview=False, progress=False, verbose=False)
+        live("97", stylizer(InvertBackend()), preview=False)
     src = tmp_path / "in.mp4"
     make_video(src, n=3, audio=None)
     with pytest.raises(StyleEngineError, match="folder does not exist"):
-        live(str(src), InvertBackend(), output=tmp_path / "no" / "x.mp4", preview=False, progress=False)
+        live(str(src), stylizer(InvertBackend()), output=tmp_path / "no" / "x.mp4", preview=False)
 
 
 def test_latest_slot_counts_drops_and_never_returns_a_frame_twice():
@@ -147,11 +147,10 @@ def test_live_url_source_over_http(tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/stream.mkv"
-        res = live(url, InvertBackend(), preview=False, progress=False, verbose=False)
+        res = live(url, stylizer(InvertBackend()), preview=False)
         assert res.kind == "url" and res.frames_captured == 8 and res.frames_processed >= 1
         with pytest.raises(StyleEngineError):
-            live(url.replace("stream.mkv", "missing.mkv"), InvertBackend(), preview=False, progress=False,
-                 verbose=False)
+            live(url.replace("stream.mkv", "missing.mkv"), stylizer(InvertBackend()), preview=False)
     finally:
         httpd.shutdown()
         httpd.server_close()

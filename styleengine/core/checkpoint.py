@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from styleengine import __version__
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path, sha256_file
+from styleengine.core import __version__
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path, sha256_file
 
 from .network import ArchConfig, TransformerNet
 

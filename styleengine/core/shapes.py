@@ -1,4 +1,7 @@
-"""TensorRT optimization profiles from `--shape` strings (pure Python: parsed and validated without TensorRT).
+"""Image sizes the network takes: the minimum side, --max-size scaling, and TensorRT optimization profiles
+from `--shape` strings (pure Python: parsed and validated without TensorRT).
+
+The network reflection-pads to a multiple of 4 and crops back, so any size >= MIN_SIDE works.
 
 A profile gives min/opt/max input shapes (batch, height, width) for the uint8 NHWC input. Spec syntax:
     "720x1280"                         fixed size, batch 1 (min = opt = max)
@@ -6,7 +9,6 @@ A profile gives min/opt/max input shapes (batch, height, width) for the uint8 NH
     "256x256:1080x1920:1920x1920"      min:opt:max H x W, batch 1
     "1x256x256:2x1080x1920:4x1920x1920" min:opt:max with batch
     "default" / "4k"                   the named profiles below
-The network pads to a multiple of 4 internally, so any size >= MIN_SIDE works; sizes need not divide by 4.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
-MIN_SIDE = 8  # = styleengine.train.network.MIN_SIDE (not imported: this module must not need torch)
+MIN_SIDE = 8  # = styleengine.core.network.MIN_SIDE (not imported: this module must not need torch)
 MAX_SIDE = 16384
 MAX_BATCH = 256
 
@@ -53,6 +55,24 @@ DEFAULT_PROFILE = Profile((1, 64, 64), (1, 1080, 1920), (1, 1920, 1920))
 # Opt-in 4K (UHD, either orientation): large activation memory, so not built by default.
 UHD_PROFILE = Profile((1, 1080, 1080), (1, 2160, 3840), (1, 3840, 3840))
 NAMED = {"default": DEFAULT_PROFILE, "4k": UHD_PROFILE, "uhd": UHD_PROFILE}
+
+def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(W, H) scaled so the long side is at most max_size (never upscaled); aspect ratio kept."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    if max_size < MIN_SIDE:
+        raise StyleEngineError(f"--max-size must be at least {MIN_SIDE} pixels, got {max_size}")
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def check_max_size(max_size: int | None) -> int | None:
+    if max_size is None:
+        return None
+    if int(max_size) < MIN_SIDE:
+        raise StyleEngineError(f"--max-size must be at least {MIN_SIDE} pixels, got {max_size}")
+    return int(max_size)
+
 
 _DIMS = re.compile(r"^\d+(x\d+){1,2}$")
 
@@ -106,13 +126,13 @@ def parse_shapes(specs: Iterable[str] | str | None) -> list[Profile]:
     return out or [DEFAULT_PROFILE]
 
 
-def pick_profile(profiles: list[Profile], batch: int, height: int, width: int) -> int | None:
+def covering_profile(profiles: list[Profile], batch: int, height: int, width: int) -> int | None:
     """Index of the profile to run a (batch, H, W) input with: the smallest covering one (least memory,
     opt closest to the input), or None when no profile covers it."""
-    best, best_area = None, None
+    best, best_volume = None, None
     for i, p in enumerate(profiles):
         if p.covers(batch, height, width):
-            area = p.max[0] * p.max[1] * p.max[2]
-            if best_area is None or area < best_area:
-                best, best_area = i, area
+            volume = p.max[0] * p.max[1] * p.max[2]
+            if best_volume is None or volume < best_volume:
+                best, best_volume = i, volume
     return best

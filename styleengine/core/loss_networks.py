@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleengine.errors import StyleEngineError
+from styleengine.core.errors import StyleEngineError
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 VGG16_FILE = "vgg16-397923af.pth"
@@ -262,6 +262,27 @@ class EfficientNetLite0Features(nn.Module):
             self.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise StyleEngineError(f"{path}: not EfficientNet-Lite0 weights ({str(exc).splitlines()[0]})") from None
+
+
+# ------------------------------------------------------------------------------- feature statistics
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices (N, C, C) normalized by C*H*W, always in float32 (fp16 sums overflow)."""
+    n, c, h, w = features.shape
+    f = features.float().reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def swag(features: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Activation smoothing (SWAG; Wang, Li, Vasconcelos, CVPR 2021): a softmax over each channel's spatial
+    positions, which raises the entropy of the peaky activations residual networks produce and makes them
+    better Gram features. Scaled by H*W (mean 1 per channel) so Grams of a 256-px crop and a 512-px style image
+    stay comparable. temperature <= 0 switches it off (the features come back unchanged)."""
+    if temperature <= 0:
+        return features
+    n, c, h, w = features.shape
+    x = features.float().reshape(n, c, h * w) / temperature
+    return (torch.softmax(x, dim=2) * (h * w)).reshape(n, c, h, w)
 
 
 # ------------------------------------------------------------------------------------------ factory

@@ -3,9 +3,9 @@ import pickle
 import pytest
 import torch
 
-from styleengine.errors import StyleEngineError
-from styleengine.train.checkpoint import MODEL_FORMAT, load_checkpoint, save_model
-from styleengine.train.network import PRESETS, TransformerNet
+from styleengine.core.checkpoint import MODEL_FORMAT, load_checkpoint, save_model
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.network import PRESETS, TransformerNet
 
 from ..conftest import make_tiny_model
 

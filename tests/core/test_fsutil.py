@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_dir, atomic_path, default_mode
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_dir, atomic_path, default_mode
 
 
 def test_atomic_path_renames_on_success_with_umask_mode(tmp_path):

@@ -13,9 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Smallest side the network accepts: reflection padding needs every feature map (1/4 scale) >= 2 px.
-MIN_SIDE = 8
-
 
 @dataclass(frozen=True)
 class ArchConfig:

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .fsutil import atomic_path, sha256_file
+from .hostinfo import cuda_device, gpu_info
+from .shapes import Profile, covering_profile
+
 PLAN_FORMAT = "styleengine.plan/1"
 SIDECAR_SUFFIX = ".json"
 
@@ -59,8 +63,6 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def write_sidecar(plan: str | os.PathLike, data: dict[str, Any]) -> Path:
     """Write `data` (plus format) beside `plan`, atomically."""
-    from styleengine.fsutil import atomic_path
-
     path = sidecar_path(plan)
     payload = {"format": PLAN_FORMAT, **data}
     with atomic_path(path) as tmp:
@@ -114,8 +116,6 @@ def check_sidecar(sidecar: dict[str, Any] | None, runtime: RuntimeInfo, *, onnx_
         if want_bytes is not None and p.stat().st_size != int(want_bytes):
             return Compatibility(False, f"plan file {p.name} is truncated or replaced (size differs from sidecar)")
         if verify_hash and sidecar.get("plan_sha256"):
-            from styleengine.fsutil import sha256_file
-
             if sha256_file(p) != sidecar["plan_sha256"]:
                 return Compatibility(False, f"plan file {p.name} does not match its sidecar hash (corrupt)")
     return Compatibility(True, "; ".join(warnings), warnings)
@@ -157,30 +157,19 @@ def find_compatible_plan(plans_dir: str | os.PathLike, runtime: RuntimeInfo, *, 
 
 
 def profiles_cover(profiles: list[dict[str, Any]], batch: int, height: int, width: int) -> bool:
-    for p in profiles:
-        try:
-            lo, hi = p["min"], p["max"]
-            if all(int(a) <= v <= int(b) for a, v, b in zip(lo, (batch, height, width), hi)):
-                return True
-        except (KeyError, TypeError, ValueError):
-            continue
-    return False
+    try:
+        parsed = [Profile.from_dict(p) for p in profiles]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return covering_profile(parsed, batch, height, width) is not None
 
 
 def current_gpu(device: int = 0) -> tuple[str, str] | None:
-    """(name, compute capability "M.m") of CUDA device `device`, or None. Tries pycuda, then nvidia-smi
+    """(name, compute capability "M.m") of CUDA device `device`, or None. Asks the CUDA driver, then nvidia-smi
     (mapping the index through CUDA_VISIBLE_DEVICES)."""
-    try:
-        import pycuda.driver as cuda  # noqa: PLC0415 - optional, heavy
-
-        cuda.init()
-        dev = cuda.Device(device)
-        major, minor = dev.compute_capability()
-        return str(dev.name()), f"{major}.{minor}"
-    except Exception:  # not installed, no driver, no device: fall back
-        pass
-    from styleengine.envinfo import gpu_info
-
+    found = cuda_device(device)
+    if found is not None:
+        return found
     gpus = gpu_info()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     index = device
@@ -196,7 +185,7 @@ def current_gpu(device: int = 0) -> tuple[str, str] | None:
 
 
 def _by_uuid(gpus: list[dict[str, Any]], ident: str) -> tuple[str, str] | None:
-    # nvidia-smi rows carry no UUID in envinfo; with UUID-style CUDA_VISIBLE_DEVICES use the only GPU if unique.
+    # nvidia-smi rows carry no UUID in hostinfo.gpu_info; with UUID-style CUDA_VISIBLE_DEVICES use the only GPU.
     return (str(gpus[0]["name"]), str(gpus[0]["compute_capability"])) if len(gpus) == 1 else None
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from styleengine.errors import StyleEngineError
-from styleengine.export.profiles import DEFAULT_PROFILE, UHD_PROFILE, Profile, parse_shape, parse_shapes, pick_profile
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.shapes import DEFAULT_PROFILE, UHD_PROFILE, Profile, covering_profile, parse_shape, parse_shapes
 
 
 def test_default_profile_covers_360p_to_1080p_both_orientations():
@@ -46,12 +46,12 @@ def test_parse_shapes_dedups_and_keeps_order():
     assert profs == [DEFAULT_PROFILE, UHD_PROFILE]
 
 
-def test_pick_profile_prefers_smallest_covering():
+def test_covering_profile_prefers_smallest_covering():
     profs = [UHD_PROFILE, DEFAULT_PROFILE]
-    assert pick_profile(profs, 1, 720, 1280) == 1
-    assert pick_profile(profs, 1, 2160, 3840) == 0
-    assert pick_profile(profs, 1, 8, 8) is None
-    assert pick_profile(profs, 2, 720, 1280) is None
+    assert covering_profile(profs, 1, 720, 1280) == 1
+    assert covering_profile(profs, 1, 2160, 3840) == 0
+    assert covering_profile(profs, 1, 8, 8) is None
+    assert covering_profile(profs, 2, 720, 1280) is None
 
 
 def test_profile_roundtrip_and_nhwc_shapes():

@@ -5,11 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from styleengine.engine.plan_sidecar import (
-    PLAN_FORMAT, RuntimeInfo, check_plan, check_sidecar, find_compatible_plan, profiles_cover, read_sidecar,
+import pytest
+
+from styleengine.core.fsutil import sha256_file
+from styleengine.core.plan_sidecar import (
+    PLAN_FORMAT,
+    RuntimeInfo,
+    check_plan,
+    check_sidecar,
+    find_compatible_plan,
+    profiles_cover,
+    read_sidecar,
     write_sidecar,
 )
-from styleengine.fsutil import sha256_file
 
 H100 = RuntimeInfo("10.13.3.9", "NVIDIA H100 80GB HBM3", "9.0")
 
@@ -86,7 +94,45 @@ def test_profiles_cover():
     assert not profiles_cover([{"bogus": 1}], 1, 64, 64)
 
 
+def test_current_gpu_asks_the_cuda_driver_first(monkeypatch):
+    import styleengine.core.plan_sidecar as ps
+
+    asked = []
+    monkeypatch.setattr(ps, "cuda_device", lambda index=0: asked.append(index) or ("NVIDIA L4", "8.9"))
+    monkeypatch.setattr(ps, "gpu_info", lambda: pytest.fail("nvidia-smi asked although the driver answered"))
+    assert ps.current_gpu(1) == ("NVIDIA L4", "8.9") and asked == [1]
+
+
+def test_current_gpu_falls_back_to_nvidia_smi_through_cuda_visible_devices(monkeypatch):
+    import styleengine.core.plan_sidecar as ps
+
+    rows = [{"index": "0", "name": "Tesla T4", "compute_capability": "7.5"},
+            {"index": "2", "name": "NVIDIA A10", "compute_capability": "8.6"}]
+    monkeypatch.setattr(ps, "cuda_device", lambda index=0: None)
+    monkeypatch.setattr(ps, "gpu_info", lambda: rows)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert ps.current_gpu(0) == ("Tesla T4", "7.5") and ps.current_gpu(1) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")  # CUDA's device 0 is nvidia-smi's GPU 2
+    assert ps.current_gpu(0) == ("NVIDIA A10", "8.6") and ps.current_gpu(1) == ("Tesla T4", "7.5")
+    assert ps.current_gpu(2) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-1234abcd")  # a UUID: only resolvable with one GPU
+    assert ps.current_gpu(0) is None
+    monkeypatch.setattr(ps, "gpu_info", lambda: rows[:1])
+    assert ps.current_gpu(0) == ("Tesla T4", "7.5")
+
+
+def test_current_runtime_identifies_the_asked_device(monkeypatch):
+    import types
+
+    import styleengine.core.plan_sidecar as ps
+
+    monkeypatch.setattr(ps, "current_gpu", lambda device=0: {1: ("NVIDIA A100-SXM4-80GB", "8.0")}.get(device))
+    trt = types.SimpleNamespace(__version__="10.13.3.9")
+    assert ps.current_runtime(trt, 1) == RuntimeInfo("10.13.3.9", "NVIDIA A100-SXM4-80GB", "8.0")
+    assert ps.current_runtime(trt, 0) is None
+
+
 def test_importable_without_torch_or_tensorrt():
-    code = ("import sys; import styleengine.engine.plan_sidecar as m; "
+    code = ("import sys; import styleengine.core.plan_sidecar as m; "
             "assert 'torch' not in sys.modules and 'tensorrt' not in sys.modules and 'onnx' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from styleengine.train.network import PRESETS, ArchConfig, TransformerNet, count_parameters, macs_per_pixel, preset
+from styleengine.core.network import PRESETS, ArchConfig, TransformerNet, count_parameters, macs_per_pixel, preset
 
 
 def test_johnson_preset_has_paper_parameter_count():

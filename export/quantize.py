@@ -2,8 +2,7 @@
 
 Convs get per-channel int8 weights and uint8 activations calibrated (min/max) on a few photographs shipped in
 styleengine/assets/calibration; ONNX Runtime fuses DQ->Conv->Q into QLinearConv (VNNI/AVX-512 kernels).
-InstanceNormalization, Pad and Resize stay FP32. The quantized model is built once per FP32 model and cached
-under <cache>/int8/, keyed by the FP32 model's sha256. benchmarks/cpu_speed.py measures its speed and quality.
+InstanceNormalization, Pad and Resize stay FP32. engine/loaders.py builds it once per FP32 model and caches it.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from styleengine.errors import StyleEngineError
-from styleengine.fsutil import atomic_path, sha256_file
+from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import atomic_path
+from styleengine.core.paths import assets_dir
 
-CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "styleengine" / "assets" / "calibration"
 # Calibration frames are resized to this (W, H): activation ranges after InstanceNorm barely depend on size.
 CALIBRATION_SIZE = (320, 240)
 QUANT_VERSION = "qdq-conv-minmax-v2"  # part of the cache key: change it when the recipe changes
@@ -32,7 +31,7 @@ def calibration_frames(folder: Path | None = None, size: tuple[int, int] = CALIB
     """Calibration frames (held_out=False) or the held-out validation frames (held_out=True)."""
     from PIL import Image
 
-    folder = Path(folder or CALIBRATION_DIR)
+    folder = Path(folder or assets_dir("calibration"))
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if len(files) > VALIDATION_FILES:
         files = files[-VALIDATION_FILES:] if held_out else files[:-VALIDATION_FILES]
@@ -48,8 +47,13 @@ def calibration_frames(folder: Path | None = None, size: tuple[int, int] = CALIB
 def quantize_onnx(fp32_path: Path, out_path: Path, frames: list[np.ndarray] | None = None) -> Path:
     """Write the QDQ INT8 model of `fp32_path` to `out_path` (atomically)."""
     try:
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:
         raise StyleEngineError(f"INT8 quantization needs onnxruntime's quantization tools and onnx ({exc})") from None
@@ -92,36 +96,6 @@ def measure_quality(fp32_path: Path, int8_path: Path, frames: list[np.ndarray] |
         maxd, meand = max(maxd, int(np.abs(d).max())), meand + [float(np.abs(d).mean())]
     return {"psnr_db": round(min(psnrs), 2), "max_abs_diff": maxd, "mean_abs_diff": round(float(np.mean(meand)), 3),
             "frames": len(frames), "recipe": QUANT_VERSION}
-
-
-def int8_quality(bundle) -> dict:
-    """The measured quality cost of `bundle`'s INT8 model (quantizing it first if needed)."""
-    import json
-
-    path = int8_model(bundle)
-    return json.loads(path.with_suffix(".json").read_text())
-
-
-def int8_model(bundle) -> Path:
-    """The cached INT8 model for `bundle`'s FP32 ONNX, built on first use."""
-    from .styles import cache_root
-
-    fp32 = bundle.onnx("fp32")
-    if fp32 is None:
-        raise StyleEngineError(f"{bundle.path}: bundle has no fp32 ONNX model to quantize")
-    key = sha256_file(fp32)[:24]
-    target = cache_root() / "int8" / f"{key}-{QUANT_VERSION}.onnx"
-    report = target.with_suffix(".json")
-    if not target.is_file() or not report.is_file():
-        import json
-        import sys
-
-        print(f"quantizing {bundle.style_name} to INT8 (once; cached in {target.parent})", file=sys.stderr, flush=True)
-        quantize_onnx(fp32, target)
-        quality = measure_quality(fp32, target)
-        with atomic_path(report) as tmp:
-            tmp.write_text(json.dumps(quality, indent=2) + "\n")
-    return target
 
 
 @contextlib.contextmanager
