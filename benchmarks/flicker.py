@@ -5,7 +5,7 @@
 
 1. For each clip x style: styleengine.engine.evaluate.evaluate_flicker — warping error (Lai et al. 2018) of the
    input (floor), plain per-frame stylization and --temporal at several blend values, next to the style
-   distance (Gram distance to the painting in efficientnet-lite0). Goal of issue 7: warping error <= 0.5x
+   distance (Gram distance to the painting in efficientnet-lite0). Goal: warping error <= 0.5x
    per-frame while the style distance grows <= 10%.
 2. The stabilizer's own cost per frame (analyze = flow on the input side, apply = warp + blend) at each clip's
    native resolution, median of the frames; and the end-to-end FPS of `stylize_video` with and without
@@ -94,7 +94,7 @@ def markdown(doc: dict) -> str:
     lines = ["# Flicker: per-frame stylization vs --temporal", "",
              f"Metric: {doc['metric']}. Style distance: {doc['style_metric']}.",
              f"Frames: first {doc['frames']} of each clip, downscaled to a long side of {doc['max_size']} px.",
-             "Goal (issue 7): warp error <= 0.5x per-frame with style distance +10% at most.", ""]
+             "Goal: warp error <= 0.5x per-frame with style distance +10% at most.", ""]
     for rep in doc["reports"]:
         lines += [f"## {Path(rep['video']).name} — {rep['style']} ({rep['size'][0]}x{rep['size'][1]}, "
                   f"{rep['frames']} frames, {rep['backend']})", "",

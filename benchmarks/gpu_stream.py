@@ -146,7 +146,7 @@ def naive(be, clip: Path, out: Path) -> dict:
 
 
 def pipeline(be, clip: Path, out: Path, batch: int) -> dict:
-    from styleengine.engine.video import stylize_video
+    from styleengine.engine.video.pipeline import stylize_video
 
     res = stylize_video(clip, out, be, batch_size=batch, progress=False, verbose=False, overwrite=True)
     return {"batch": batch, "frames": res.frames, "fps": res.fps, "encoder": res.encoder["codec"],

@@ -11,7 +11,7 @@ Prints ratios (pipeline / pure inference, pipeline / naive) and per-stage times;
 block to benchmarks/results/stream.json (or --out).
 
 Without --style a `fast`-preset network with random weights is built (speed does not depend on the weights).
-Goals (issue 5): pipeline >= 90% of pure inference FPS; `fast` preset on cars_432p.mp4 >= 25 FPS end to end.
+Goals: pipeline >= 90% of pure inference FPS; `fast` preset on cars_432p.mp4 >= 25 FPS end to end.
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ def main() -> None:
     from styleengine.engine.environment import environment
     from styleengine.engine.select import label, open_backend
     from styleengine.engine.styles import resolve_style
-    from styleengine.engine.video import probe, stylize_video
+    from styleengine.engine.video.pipeline import stylize_video
+    from styleengine.engine.video.probe import probe
     from styleengine.engine.video.pipeline import default_batch, scaled_size
 
     with tempfile.TemporaryDirectory() as td:

@@ -31,6 +31,7 @@ from styleengine.core.log import log
 from styleengine.core.paths import cache_dir
 
 from .backend import Backend, ShapeLimits, create_backend, get_backend
+from .backend_openvino import best_precision
 
 MIN_PSNR_DB = 40.0
 TIME_BUDGET_S = 3.0
@@ -44,8 +45,6 @@ CandidateSpec = tuple[str, dict[str, Any]]
 
 def cpu_candidates() -> list[CandidateSpec]:
     """What auto may pick on a CPU, in the order they are tried (the reference comes first)."""
-    from .backend_openvino import best_precision
-
     out: list[CandidateSpec] = [("onnxruntime", {"precision": "fp32"})]
     best = best_precision()
     out.append(("openvino", {"precision": best}))

@@ -23,6 +23,7 @@ import numpy as np
 
 from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
 from styleengine.core.errors import StyleEngineError
+from styleengine.core.fsutil import sha256_file
 from styleengine.core.hostinfo import cuda_device_count, package_version, physical_cores
 from styleengine.core.paths import cache_dir
 
@@ -150,8 +151,6 @@ class OnnxRuntimeBackend(Backend):
                      "do_copy_in_default_stream": "1"}
         providers: list = [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
         if self.provider == "tensorrt":
-            from styleengine.core.fsutil import sha256_file
-
             # ORT names cached engines from the graph and model path, not the weights: one folder per model
             # content so a rebuilt bundle never picks up a stale engine. The timing cache is weight-independent
             # and shared by every style.

@@ -22,7 +22,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from styleengine.core.bundle import load_bundle
 from styleengine.core.errors import StyleEngineError
+
+from .builtin_styles import PAINTINGS, get_builtin, style_image_path
+from .flicker import InputMotion, StyleDistance, WarpErrorMeter
+from .postprocess import fit_size, resize
+from .stylizer import Stylizer
+from .temporal import TemporalConfig, TemporalStabilizer
+from .video.reader import VideoReader
 
 DEFAULT_BLENDS = (0.3, 0.5, 0.7)
 DEFAULT_FRAMES = 48
@@ -79,9 +87,6 @@ class FlickerReport:
 
 def read_frames(video: str | os.PathLike, frames: int, max_size: int | None) -> tuple[list[np.ndarray], float | None]:
     """The first `frames` RGB frames (downscaled so the long side <= max_size) and the frame rate."""
-    from .postprocess import fit_size, resize
-    from .video.reader import VideoReader
-
     path = Path(video)
     if not path.is_file():
         raise StyleEngineError(f"video not found: {path}")
@@ -105,8 +110,6 @@ def read_frames(video: str | os.PathLike, frames: int, max_size: int | None) -> 
 def style_image_for(style: str) -> Path | None:
     """The bundled reference image for the style distance: a built-in's painting, or for a checkpoint/bundle
     trained on one of those paintings (its metadata names the style image file), that painting. Else None."""
-    from .builtin_styles import PAINTINGS, get_builtin, style_image_path
-
     b = get_builtin(style)
     if b:
         return style_image_path(b.painting)
@@ -114,8 +117,6 @@ def style_image_for(style: str) -> Path | None:
     path = Path(style)
     try:
         if path.is_dir():
-            from styleengine.core.bundle import load_bundle
-
             meta = load_bundle(path).manifest.get("style") or {}
         elif path.is_file():
             from styleengine.core.checkpoint import load_checkpoint
@@ -131,9 +132,6 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
             blends: Sequence[float] = DEFAULT_BLENDS, style_distance: Callable[[np.ndarray], float] | None = None,
             batch: int = 4) -> list[VariantResult]:
     """Run every variant over `frames` (list of (H, W, 3) uint8) with `stylize` ((N, H, W, 3) -> same)."""
-    from .flicker import InputMotion, WarpErrorMeter
-    from .temporal import TemporalConfig, TemporalStabilizer
-
     names = ["input", "per-frame"] + [f"temporal b={b:g}" for b in blends]
     meters = {n: WarpErrorMeter() for n in names}
     stabs = {f"temporal b={b:g}": TemporalStabilizer(TemporalConfig(blend=b)) for b in blends}
@@ -178,8 +176,6 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
                      blends: Sequence[float] = DEFAULT_BLENDS, max_size: int | None = DEFAULT_MAX_SIZE,
                      style_image: str | os.PathLike | None = None) -> FlickerReport:
     """Measure flicker of `style` on the first `frames` frames of `video`; see the module doc."""
-    from .stylizer import Stylizer
-
     if frames < 2:
         raise StyleEngineError(f"--frames must be at least 2, got {frames}")
     for b in blends:
@@ -193,8 +189,6 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
     if ref is not None:
         if not ref.is_file():
             raise StyleEngineError(f"style image not found: {ref}")
-        from .flicker import StyleDistance
-
         sd = StyleDistance(ref)
     else:
         notes.append("no style image known for this style (pass --style-image): style distance not measured")

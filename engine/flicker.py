@@ -22,6 +22,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from styleengine.core.errors import StyleEngineError
+
 from . import opticalflow as of
 
 METER_FLOW_PRESET = "farneback"
@@ -158,8 +160,6 @@ def _as_rgb_array(image) -> np.ndarray:
     if isinstance(image, np.ndarray):
         return image
     from PIL import Image
-
-    from styleengine.core.errors import StyleEngineError
 
     try:
         with Image.open(image) as im:

@@ -164,10 +164,12 @@ class TemporalStabilizer(FrameFilter):
         return np.stack([self.process(f, s) for f, s in zip(frames, stylized)]) if len(frames) else stylized
 
 
-def temporal_filter(temporal: bool, blend: float | None = None):
-    """The `temporal` argument of stylize_video/live for --temporal [--temporal-blend X]: None (off), True
-    (the default stabilizer), or a per-stream factory with the asked blend (validated now, before any work)."""
-    if blend is None:
-        return True if temporal else None
-    config = TemporalConfig(blend=blend)
-    return functools.partial(TemporalStabilizer, config)
+def temporal_filter(temporal: Any, blend: float | None = None):
+    """The stabilizer for --temporal [--temporal-blend X]: None (off), or a per-stream factory (the default
+    config, or the asked blend, validated now before any work). Anything else (a FrameFilter, a factory) is
+    returned as it is."""
+    if blend is not None:
+        return functools.partial(TemporalStabilizer, TemporalConfig(blend=blend))
+    if temporal is True:
+        return TemporalStabilizer
+    return temporal or None

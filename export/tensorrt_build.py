@@ -29,6 +29,7 @@ from styleengine.core import __version__
 from styleengine.core.bundle import INPUT_NAME, OUTPUT_NAME
 from styleengine.core.errors import StyleEngineError
 from styleengine.core.fsutil import atomic_path, sha256_file
+from styleengine.core.hostinfo import gpu_info
 from styleengine.core.log import log
 from styleengine.core.paths import cache_root
 from styleengine.core.plan_sidecar import (
@@ -50,8 +51,6 @@ def probe() -> tuple[bool, str]:
     """(can build plans here?, reason). Checks the package, then a GPU, then that TensorRT imports."""
     if importlib.util.find_spec("tensorrt") is None:
         return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]' on a machine with an NVIDIA GPU)"
-    from styleengine.core.hostinfo import gpu_info
-
     if not gpu_info():
         return False, "no NVIDIA GPU found (nvidia-smi reports none)"
     try:

@@ -45,7 +45,8 @@ def stage(module: str) -> str:
 
 
 def import_edges(mods: dict[str, Path]) -> list[tuple[str, str, int]]:
-    """(importer, imported project module, line) for every import statement, at any depth."""
+    """(importer, imported project module, line) for every import statement, at any depth. Importing a module
+    also runs its parent packages' __init__ files: those count as imported too, from outside the package."""
     edges = []
     for name, path in mods.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -66,6 +67,11 @@ def import_edges(mods: dict[str, Path]) -> list[tuple[str, str, int]]:
                     t = t.rpartition(".")[0]
                 if t in mods and t != name:
                     edges.append((name, t, node.lineno))
+                parent = t.rpartition(".")[0]
+                while parent in mods and not (name + ".").startswith(parent + "."):
+                    if parent != name:
+                        edges.append((name, parent, node.lineno))
+                    parent = parent.rpartition(".")[0]
     return edges
 
 
@@ -145,8 +151,15 @@ def test_the_checks_have_teeth(tmp_path):
     (tmp_path / "engine" / "x.py").write_text("def g():\n    from styleengine.export import e\n")
     (tmp_path / "engine" / "loaders.py").write_text("from styleengine.export import e\n")
     (tmp_path / "export" / "e.py").write_text("")
+    # a loop through a package __init__: engine/t2 imports engine/sub/f, whose package imports engine/sub/p -> t2
+    (tmp_path / "engine" / "sub").mkdir()
+    (tmp_path / "engine" / "sub" / "__init__.py").write_text("from .p import x\n")
+    (tmp_path / "engine" / "sub" / "f.py").write_text("")
+    (tmp_path / "engine" / "sub" / "p.py").write_text("from ..t2 import y\n")
+    (tmp_path / "engine" / "t2.py").write_text("from .sub.f import z\n")
     edges = import_edges(modules(tmp_path))
-    assert cycles(edges) == [["styleengine.core.a", "styleengine.core.b"]]
+    assert cycles(edges) == [["styleengine.core.a", "styleengine.core.b"],
+                             ["styleengine.engine.sub", "styleengine.engine.sub.p", "styleengine.engine.t2"]]
     bad = violations(edges)
     assert any("styleengine.train.t:2 imports styleengine.engine.x (train -> engine)" in b for b in bad)
     assert any(b.startswith("styleengine.engine.x:2 imports styleengine.export.e: the engine reaches") for b in bad)

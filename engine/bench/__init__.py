@@ -15,6 +15,7 @@ from typing import Any
 
 from styleengine.core.errors import StyleEngineError
 
+from . import report as report_module
 from .grid import BenchReport, run_bench
 
 __all__ = ["BenchReport", "bench", "run_bench", "write_outputs", "check_outputs"]
@@ -51,8 +52,7 @@ def check_outputs(*, save_json: str | Path | None = None, csv: str | Path | None
 def write_outputs(report: BenchReport, *, save_json: str | Path | None = None, csv: str | Path | None = None,
                   markdown: str | Path | None = None, plot: str | Path | None = None,
                   overwrite: bool = False) -> None:
-    from . import report as rep
-
+    rep = report_module
     if save_json is not None:
         rep.write_text(save_json, rep.to_json(report), overwrite=overwrite)
     if csv is not None:

@@ -38,6 +38,7 @@ from .spec import (
     parse_sizes,
 )
 from .stats import rates, summarize
+from .torch_runners import BASELINE_VARIANT, VARIANTS, TorchRunner
 
 REPORT_FORMAT = "styleengine.bench/1"
 TIMING_HOOK = "last_timings"  # optional backend method -> {"h2d_ms", "compute_ms", "d2h_ms", "gpu_ms"} of the last call
@@ -331,8 +332,6 @@ def run_grid(source: BenchSource, spec: GridSpec, *, backend_options: dict[str, 
                 rows.append(_row("torch-variant", None, spec.device, None, None, variant=v, status="unavailable",
                                  reason=reason))
     if model is not None:
-        from .torch_runners import BASELINE_VARIANT, TorchRunner
-
         todo = ([(BASELINE, BASELINE_VARIANT)] if spec.baseline else []) + [("torch-variant", v) for v in spec.variants]
         for name, variant in todo:
             label = "eager" if variant == BASELINE_VARIANT else variant
@@ -498,8 +497,6 @@ def _environment() -> dict[str, Any]:
 
 
 def _parse_variants(value: Any) -> list[str]:
-    from .torch_runners import VARIANTS
-
     if value is None or value == "" or value == []:
         return []
     items = [v.strip().lower() for v in (value.split(",") if isinstance(value, str) else value) if str(v).strip()]

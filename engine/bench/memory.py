@@ -51,11 +51,6 @@ class HostPeak:
         return {"host_peak_mib": round(kib / 1024, 1), "host_peak_scope": self.scope}
 
 
-def current_rss_mib() -> float | None:
-    kib = _vm_kib("VmRSS")
-    return round(kib / 1024, 1) if kib is not None else None
-
-
 class DevicePeak:
     """Device memory for one row.
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from styleengine.core.errors import StyleEngineError
 from styleengine.core.fsutil import atomic_path
 
 from .grid import BenchReport
@@ -136,8 +137,6 @@ def plot(report: BenchReport, path: Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from styleengine.core.errors import StyleEngineError
-
         raise StyleEngineError("--plot needs matplotlib (pip install 'styleengine[plot]')") from None
     series: dict[str, list[tuple[float, float, str]]] = {}
     for r in report.measured():

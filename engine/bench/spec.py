@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from styleengine.core.errors import StyleEngineError
+from styleengine.core.hostinfo import cuda_device_count
 from styleengine.core.shapes import MIN_SIDE
 
 # Named sizes: (height, width). "4k" is UHD 3840x2160, the size video users mean.
@@ -126,14 +127,10 @@ def parse_device(value: str | None) -> str:
     """'auto' -> 'cuda' where the CUDA driver sees a GPU (asked directly: no torch needed), else 'cpu'."""
     v = (value or "auto").strip().lower()
     if v == "auto":
-        from styleengine.core.hostinfo import cuda_device_count
-
         return "cuda" if cuda_device_count() else "cpu"
     if v == "cpu":
         return v
     if re.fullmatch(r"cuda(:\d+)?", v):
-        from styleengine.core.hostinfo import cuda_device_count
-
         count = cuda_device_count()  # asks the driver: no torch needed
         index = int(v.split(":")[1]) if ":" in v else 0
         if index >= count:

@@ -1,18 +1,11 @@
 """Streaming engine: video files and live sources through a Stylizer (decode, infer, encode overlap).
 
-    from styleengine import Stylizer
-    from styleengine.engine.video import stylize_video, live
-    with Stylizer("starry_night", max_size=720) as st:
-        stylize_video("in.mp4", "out.mp4", st)             # file -> file, audio copied, timestamps kept
-        live("0", st, output="rec.mp4", preview=True)      # webcam / URL / file at real pace, MJPEG preview
+    from styleengine.engine.video.pipeline import stylize_video
+    from styleengine.engine.video.live import live
+    stylize_video("in.mp4", "out.mp4", stylizer)           # file -> file, audio copied, timestamps kept
+    live("0", stylizer, output="rec.mp4", preview=True)    # webcam / URL / file at real pace, MJPEG preview
 
-PyAV is imported inside the functions, so importing this package needs only numpy.
+Modules: pipeline (file -> file), live, reader/writer/probe (PyAV, imported inside their functions), queues,
+stats, filters (the per-stream hook temporal smoothing plugs into), mjpeg (the preview server). This package
+file imports none of them, so engine.temporal can use the filter base class without loading the pipeline.
 """
-
-from .filters import FrameFilter, FrameMeta, StreamInfo
-from .live import LiveResult, live
-from .pipeline import VideoResult, stylize_video
-from .probe import MediaInfo, probe
-
-__all__ = ["FrameFilter", "FrameMeta", "LiveResult", "MediaInfo", "StreamInfo", "VideoResult", "live", "probe",
-           "stylize_video"]

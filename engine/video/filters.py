@@ -19,7 +19,6 @@ before inference; meta.gap counts the source frames skipped since the previous p
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
@@ -27,10 +26,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from styleengine.core.errors import StyleEngineError
-
-# The quality issue's optical-flow blender (`process(frame, stylized)`, `reset()`); `temporal=True` builds it with
-# its default config.
-TEMPORAL_FACTORY = "styleengine.engine.temporal:TemporalStabilizer"
 
 
 @dataclass
@@ -99,26 +94,20 @@ def as_filter(obj: Any) -> FrameFilter:
     raise StyleEngineError(f"{type(obj).__name__} is not a FrameFilter (needs apply() or process(frame, stylized))")
 
 
-TemporalArg = Any  # bool | FrameFilter | object with process() | zero-argument factory | None
+TemporalArg = Any  # FrameFilter | object with process() | zero-argument factory | None/False
 
 
 def resolve_filters(temporal: TemporalArg = None, filters: Sequence[Any] | None = None) -> list[FrameFilter]:
-    """The filter chain for one stream: `filters` as given, then the temporal filter if requested."""
+    """The filter chain for one stream: `filters` as given, then the temporal filter if one is given (the
+    callers turn `temporal=True` into engine.temporal's stabilizer first)."""
     chain = [as_filter(f) for f in (filters or [])]
     if temporal is None or temporal is False:
         return chain
-    if temporal is True:
-        module, _, name = TEMPORAL_FACTORY.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise StyleEngineError(f"--temporal is not available: {TEMPORAL_FACTORY} cannot be loaded ({exc})") \
-                from None
-        chain.append(as_filter(factory()))
-    elif isinstance(temporal, FrameFilter) or callable(getattr(temporal, "process", None)):
+    if not isinstance(temporal, type) and (isinstance(temporal, FrameFilter)
+                                           or callable(getattr(temporal, "process", None))):
         chain.append(as_filter(temporal))
-    elif callable(temporal):
+    elif callable(temporal) and not isinstance(temporal, bool):  # a class or factory: one instance per stream
         chain.append(as_filter(temporal()))
     else:
-        raise StyleEngineError(f"temporal must be a bool, a FrameFilter or a factory; got {type(temporal).__name__}")
+        raise StyleEngineError(f"temporal must be a FrameFilter or a factory; got {type(temporal).__name__}")
     return chain

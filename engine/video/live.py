@@ -28,7 +28,9 @@ from styleengine.core.fsutil import atomic_path
 from styleengine.core.log import log, progress
 
 from ..stylizer import Stylizer
+from ..temporal import temporal_filter
 from .filters import FrameMeta, StreamInfo, resolve_filters
+from .mjpeg import MJPEGServer
 from .pipeline import Worker, _Terminate, _write_stats, interrupt_signals
 from .probe import describe, open_input, video_stream
 from .queues import EOF, Aborted, ByteQueue, LatestSlot
@@ -175,7 +177,7 @@ def live(source: str | int, stylizer: Any, *, output: str | os.PathLike | None =
     ends, `duration`/`max_frames` is reached, or Ctrl-C."""
     kind = source_kind(source)
     out_path = check_live_args(source, output, overwrite)
-    chain = resolve_filters(temporal, filters)
+    chain = resolve_filters(temporal_filter(temporal), filters)
     codec_name = choose_codec(codec, out_path) if out_path is not None else None
     if codec_name:
         check_encoder_options(codec_name, crf, x264_preset)
@@ -198,8 +200,6 @@ def live(source: str | int, stylizer: Any, *, output: str | os.PathLike | None =
     stop_reason = "end of source"
     try:
         if preview:
-            from .mjpeg import MJPEGServer
-
             server = MJPEGServer(host, port, max_fps=preview_fps, title=f"styleengine live: {source}",
                                  stats=lambda: _snapshot(run_stats, slot))
             url = server.start()

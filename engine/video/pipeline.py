@@ -30,6 +30,7 @@ from styleengine.core.errors import Interrupted, StyleEngineError
 from styleengine.core.fsutil import atomic_path
 from styleengine.core.log import log, progress
 
+from ..temporal import temporal_filter
 from .filters import FrameFilter, FrameMeta, StreamInfo, resolve_filters
 from .queues import EOF, Aborted, ByteQueue
 from .reader import CorruptInput, SourceFrame, VideoReader
@@ -353,7 +354,7 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, stylizer:
     src, dst = check_paths(input, output)
     if not overwrite and dst.exists():
         raise StyleEngineError(f"output exists (use --overwrite): {dst}")
-    chain = resolve_filters(temporal, filters)
+    chain = resolve_filters(temporal_filter(temporal), filters)
     # Validate the encoder choice before any work (bad --codec/--crf/--x264-preset are one-line errors).
     codec_name = choose_codec(codec or "auto", dst)
     check_encoder_options(codec_name, crf, x264_preset)

@@ -28,6 +28,7 @@ import numpy as np
 
 from styleengine.core.errors import StyleEngineError
 
+from .probe import is_hd
 from .reader import COLORSPACE_BT601, COLORSPACE_BT709
 
 AUDIO_LEAD_S = 0.5
@@ -129,8 +130,6 @@ def check_encoder_options(codec: str, crf: int | None, preset: str | None) -> No
 def output_colour(in_colorspace: int | None, in_primaries: int | None, in_trc: int | None,
                   width: int, height: int) -> dict[str, int]:
     """Matrix/primaries/transfer/range for the output, as FFmpeg enum ints (1 = BT.709, 6 = SMPTE 170M)."""
-    from .probe import is_hd
-
     if in_colorspace in (5, 6):
         cs = in_colorspace
     elif in_colorspace == 1:

@@ -403,8 +403,10 @@ def test_terminal_table_lists_measured_and_unmeasured_rows():
 def one_gpu(monkeypatch):
     """The CUDA driver reports one GPU (so --device cuda parses); nothing else about the machine changes."""
     import styleengine.core.hostinfo as hostinfo
+    from styleengine.engine.bench import spec
 
     monkeypatch.setattr(hostinfo, "cuda_device_count", lambda: 1)
+    monkeypatch.setattr(spec, "cuda_device_count", lambda: 1)
 
 
 def test_gpu_row_without_gpu_onnxruntime_is_unavailable_before_any_work(one_gpu, monkeypatch):

@@ -127,7 +127,9 @@ def test_video_inputs_go_to_the_streaming_engine(runner, tiny_bundle, tmp_path, 
     assert r.exit_code == 0, r.stderr
     (src_arg, dst_arg, backend, strength, preserve_color, kw) = calls[0]
     assert src_arg == src and dst_arg == out / "clip.mp4" and backend == "onnxruntime"
-    assert kw["crf"] == 20 and kw["temporal"] is True and "preset" not in kw and "x264_preset" not in kw
+    from styleengine.engine.temporal import TemporalStabilizer
+
+    assert kw["crf"] == 20 and kw["temporal"] is TemporalStabilizer and "preset" not in kw and "x264_preset" not in kw
     # --strength travels in the Stylizer the pipeline gets (no frame filter; the pipeline applies no finish)
     assert strength == 0.5 and preserve_color is False and "filters" not in kw
     assert kw["overwrite"] is False and "max_size" not in kw

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from styleengine.cli.common import handle_errors
-from styleengine.engine.video import stylize_video
+from styleengine.engine.video.pipeline import stylize_video
 
 from .helpers import InvertBackend, stylizer
 

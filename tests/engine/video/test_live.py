@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from styleengine.core.errors import StyleEngineError
-from styleengine.engine.video import live
+from styleengine.engine.video.live import live
 from styleengine.engine.video.queues import EOF, LatestSlot
 
 from .helpers import InvertBackend, make_video, read_video, stylizer
