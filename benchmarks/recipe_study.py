@@ -10,9 +10,9 @@ it stopped), keeping a model snapshot at every chunk so training length can be j
 stylizes held-out photos (never trained on) at full size with each final model and writes, per variant, a
 side-by-side image against the base ([photo | base | variant]) and the numbers:
 
-- texture peakiness: spectral peakiness (texture.spectral_peakiness) of the output over the photo's,
+- texture peakiness: spectral peakiness (quality.spectral_peakiness) of the output over the photo's,
   mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
-- style distance: Gram distance to the painting in efficientnet-lite0 (flicker.StyleDistance; lower = closer).
+- style distance: Gram distance to the painting in efficientnet-lite0 (quality.StyleDistance; lower = closer).
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
 """
 
@@ -118,8 +118,7 @@ def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
 
     from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.environment import environment
-    from styleengine.engine.flicker import StyleDistance
-    from styleengine.engine.texture import ContentDistance, spectral_peakiness
+    from styleengine.engine.quality import ContentDistance, StyleDistance, spectral_peakiness
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from styleengine.core.fsutil import atomic_path
 from styleengine.engine.builtin_styles import style_image_path
 from styleengine.engine.environment import environment
 from styleengine.engine.evaluate import measure, read_frames
-from styleengine.engine.flicker import StyleDistance
+from styleengine.engine.quality import StyleDistance
 
 RESULTS = Path(__file__).parent / "results"
 

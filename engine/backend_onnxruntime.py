@@ -115,7 +115,7 @@ class OnnxRuntimeBackend(Backend):
         if not module_available("onnxruntime"):
             return False, "onnxruntime is not installed"
         if not gpu_build_installed():
-            return False, "this onnxruntime build has no GPU providers (pip install 'styleengine[gpu]')"
+            return False, "this onnxruntime build has no GPU providers (pip uninstall onnxruntime, then pip install onnxruntime-gpu)"
         if not cuda_device_count():
             return False, "no NVIDIA GPU found"
         return True, "onnxruntime-gpu + NVIDIA GPU"
@@ -176,7 +176,7 @@ class OnnxRuntimeBackend(Backend):
         ort = _ort()
         wanted = PROVIDERS[self.provider]
         if wanted not in ort.get_available_providers():
-            raise StyleEngineError(f"this onnxruntime build has no {wanted} (pip install 'styleengine[gpu]')")
+            raise StyleEngineError(f"this onnxruntime build has no {wanted} (pip uninstall onnxruntime, then pip install onnxruntime-gpu)")
         if self.provider != "cpu":
             ok, why = self.gpu_available()
             if not ok:

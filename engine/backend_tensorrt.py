@@ -211,7 +211,7 @@ class TensorRTBackend(Backend):
     @classmethod
     def available(cls) -> tuple[bool, str]:
         if not module_available("tensorrt"):
-            return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]' on an NVIDIA machine)"
+            return False, "TensorRT is not installed (pip install 'styleengine[gpu]' on an NVIDIA machine)"
         bindings = installed_runtimes()
         if not bindings:
             return False, "no CUDA binding for the buffers (pip install cuda-python, or a CUDA build of torch)"

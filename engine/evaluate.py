@@ -8,7 +8,7 @@ computed once (flicker.InputMotion) and every variant is measured against it:
     temporal b=X   per-frame stylization through the --temporal stabilizer with blend X (one per `blends`)
 
 Each row has the warping error (Lai et al. 2018, flicker.py), its ratio to per-frame, and the style distance
-(Gram distance to the style image, flicker.StyleDistance) on a sample of frames with its change vs per-frame,
+(Gram distance to the style image, quality.StyleDistance) on a sample of frames with its change vs per-frame,
 so a smoother-but-washed-out variant shows up as such. Also the stabilizer's own cost in ms per frame.
 """
 
@@ -26,8 +26,9 @@ from styleengine.core.bundle import load_bundle
 from styleengine.core.errors import StyleEngineError
 
 from .builtin_styles import PAINTINGS, get_builtin, style_image_path
-from .flicker import InputMotion, StyleDistance, WarpErrorMeter
+from .flicker import InputMotion, WarpErrorMeter
 from .postprocess import fit_size, resize
+from .quality import StyleDistance
 from .stylizer import Stylizer
 from .temporal import TemporalConfig, TemporalStabilizer
 from .video.reader import VideoReader

@@ -12,7 +12,7 @@ a CPU. The --temporal stabilizer uses a different estimator (DIS) on smaller fra
 simply reward agreeing with the stabilizer's own flow (measuring with the stabilizer's flow would).
 
 Low flicker alone is not quality (a blurred copy of the input has the lowest), so it is always reported
-with `StyleDistance`: the Gram-matrix distance of the outputs to the style image in the loss network.
+with quality.StyleDistance: the Gram-matrix distance of the outputs to the style image in the loss network.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
-
-from styleengine.core.errors import StyleEngineError
 
 from . import opticalflow as of
 
@@ -107,73 +105,3 @@ def temporal_difference(frames: Iterable[np.ndarray]) -> float:
             n += 1
         prev = g
     return total / n if n else 0.0
-
-
-class StyleDistance:
-    """Gram distance of images to a style image in a loss network (default EfficientNet-Lite0, offline weights).
-
-    distance = mean over images of sum over the loss network's default style layers of
-    MSE(Gram(image), Gram(style)) / mean(Gram(style)^2) — the trainer's relative style loss, so 0 means the
-    image has the painting's texture statistics and larger is less painting-like. Needs torch.
-    """
-
-    def __init__(self, style_image, *, loss_net: str = "efficientnet-lite0", style_size: int | None = 512,
-                 max_side: int | None = 640, random_weights: bool = False):
-        import torch
-
-        from styleengine.core.loss_networks import (
-            build_loss_net,
-            gram,
-            loss_net_defaults,
-        )
-
-        self._torch, self._gram = torch, gram
-        self.layers = tuple(loss_net_defaults(loss_net).style_layers)
-        self.net, self.loss_net = build_loss_net(loss_net, random_weights=random_weights)
-        self.max_side = max_side
-        style = _as_rgb_array(style_image)
-        style = _fit(style, style_size)
-        with torch.no_grad():
-            feats = self.net(self._tensor(style), set(self.layers))
-            self.targets = {k: gram(feats[k]) for k in self.layers}
-        self.norms = {k: float(g.pow(2).mean().clamp_min(1e-12)) for k, g in self.targets.items()}
-
-    def _tensor(self, img: np.ndarray):
-        return self._torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
-
-    def image(self, img: np.ndarray) -> float:
-        torch = self._torch
-        img = _fit(img, self.max_side)
-        with torch.no_grad():
-            feats = self.net(self._tensor(img), set(self.layers))
-            return float(sum(((self._gram(feats[k]) - self.targets[k]) ** 2).mean() / self.norms[k]
-                             for k in self.layers))
-
-    def __call__(self, images: Iterable[np.ndarray]) -> float:
-        vals = [self.image(i) for i in images]
-        if not vals:
-            raise ValueError("no images to measure")
-        return float(np.mean(vals))
-
-
-def _as_rgb_array(image) -> np.ndarray:
-    if isinstance(image, np.ndarray):
-        return image
-    from PIL import Image
-
-    try:
-        with Image.open(image) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise StyleEngineError(f"cannot read style image {image}: {exc}") from None
-
-
-def _fit(img: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Downscale (area filter) so the long side is at most max_side."""
-    if not max_side or max(img.shape[:2]) <= max_side:
-        return img
-    from PIL import Image
-
-    h, w = img.shape[:2]
-    s = max_side / max(h, w)
-    return np.asarray(Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX))

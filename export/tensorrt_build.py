@@ -50,7 +50,7 @@ DEFAULT_WORKSPACE_MIB = 4096
 def probe() -> tuple[bool, str]:
     """(can build plans here?, reason). Checks the package, then a GPU, then that TensorRT imports."""
     if importlib.util.find_spec("tensorrt") is None:
-        return False, "TensorRT is not installed (pip install 'styleengine[tensorrt]' on a machine with an NVIDIA GPU)"
+        return False, "TensorRT is not installed (pip install 'styleengine[gpu]' on a machine with an NVIDIA GPU)"
     if not gpu_info():
         return False, "no NVIDIA GPU found (nvidia-smi reports none)"
     try:

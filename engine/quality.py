@@ -1,0 +1,143 @@
+"""Picture-quality measures, for the trainer's recipe study, the gallery and `eval flicker`:
+
+- StyleDistance: how far images are from the painting's texture statistics (Gram distance in a loss network);
+- ContentDistance: how much of the photo's structure survives (feature distance at a mid-level tap);
+- spectral_peakiness: how "peaky" an image's high-frequency spectrum is. A periodic texture (the fine
+  diagonal stripes or grid an under-trained network paints everywhere) concentrates energy in a few spikes of
+  the mid band, so its 99.99th-percentile magnitude stands far above the median; photos and real brush
+  strokes spread it. Reported as the output's peakiness over the photo's (1.0 = no more periodic than the photo).
+
+The two distances need torch (EfficientNet-Lite0, offline weights); peakiness needs only numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+from PIL import Image
+
+from styleengine.core.errors import StyleEngineError
+
+METRIC_NET = "efficientnet-lite0"
+# Fixed for comparability: the taps the built-ins were first trained with.
+METRIC_LAYERS = ("stem", "block1.expand", "block3.expand", "block5.expand", "block8.expand")
+CONTENT_LAYER = "block4.expand"  # 1/8 scale: shapes and objects, not the fine texture a style replaces
+PEAK_BAND = (0.125, 0.375)  # cycles/pixel: the mid band, where painted textures live
+PEAK_PERCENTILE = 99.99
+RING_WIDTH = 0.01  # cycles/pixel
+JPEG_LINE = 0.006  # cycles/pixel around k/8: JPEG's 8x8 blocks put spikes there in any decoded photo
+
+
+def spectral_peakiness(img: np.ndarray) -> float:
+    """The 99.99th percentile, over the mid band, of the luminance FFT magnitude relative to the median of
+    its ring (frequencies of the same radius; Hann window). Dividing by the ring median makes it a measure of
+    spikes (periodic textures), not of the spectrum's slope (blur or sharpness). The frequencies of JPEG
+    block edges (a property of the source file, not of a style) are left out."""
+    rgb = np.asarray(img, dtype=np.float64)
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
+    y = y - y.mean()
+    h, w = y.shape
+    y = y * np.outer(np.hanning(h), np.hanning(w))
+    mag = np.abs(np.fft.fftshift(np.fft.fft2(y)))
+    fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None] * np.ones((1, w))
+    fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :] * np.ones((h, 1))
+    r = np.sqrt(fx ** 2 + fy ** 2)
+    jpeg = (np.abs(fx * 8 - np.round(fx * 8)) < 8 * JPEG_LINE) | (np.abs(fy * 8 - np.round(fy * 8)) < 8 * JPEG_LINE)
+    keep = (r >= PEAK_BAND[0]) & (r <= PEAK_BAND[1]) & ~jpeg
+    rings = np.minimum((r / RING_WIDTH).astype(int), int(0.75 / RING_WIDTH))
+    relative = []
+    for ring in np.unique(rings[keep]):
+        sel = keep & (rings == ring)
+        med = float(np.median(mag[sel]))
+        if med > 0:
+            relative.append(mag[sel] / med)
+    return float(np.percentile(np.concatenate(relative), PEAK_PERCENTILE)) if relative else float("inf")
+
+
+def peakiness_ratio(output: np.ndarray, photo: np.ndarray) -> float:
+    return spectral_peakiness(output) / spectral_peakiness(photo)
+
+
+class ContentDistance:
+    """Relative feature error between a photo and its stylization at CONTENT_LAYER (lower = more kept)."""
+
+    def __init__(self, *, max_side: int | None = 640, layer: str = CONTENT_LAYER):
+        import torch
+
+        from styleengine.core.loss_networks import build_loss_net
+
+        self._torch, self.layer, self.max_side = torch, layer, max_side
+        self.net, _ = build_loss_net(METRIC_NET)
+
+    def __call__(self, photo: np.ndarray, output: np.ndarray) -> float:
+        torch = self._torch
+        a, b = _fit(photo, self.max_side), _fit(output, self.max_side)
+        with torch.no_grad():
+            fa = self.net(_tensor(torch, a), {self.layer})[self.layer]
+            fb = self.net(_tensor(torch, b), {self.layer})[self.layer]
+        return float(((fa - fb) ** 2).mean() / (fa ** 2).mean().clamp_min(1e-12))
+
+
+def _tensor(torch, img: np.ndarray):
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).float()
+
+
+class StyleDistance:
+    """Gram distance of images to a style image in EfficientNet-Lite0 (offline ImageNet weights).
+
+    distance = mean over images of sum over METRIC_LAYERS of MSE(Gram(image), Gram(style)) / mean(Gram(style)^2),
+    plain Grams (no SWAG): 0 means the image has the painting's texture statistics, larger is less painting-like.
+    The layers are fixed here, not the trainer's current defaults, so numbers stay comparable across recipes.
+    Needs torch.
+    """
+
+    def __init__(self, style_image, *, style_size: int | None = 512, max_side: int | None = 640,
+                 random_weights: bool = False, layers: tuple[str, ...] = METRIC_LAYERS):
+        import torch
+
+        from styleengine.core.loss_networks import build_loss_net, gram
+
+        self._torch, self._gram = torch, gram
+        self.layers = tuple(layers)
+        self.net, self.loss_net = build_loss_net(METRIC_NET, random_weights=random_weights)
+        self.max_side = max_side
+        style = _as_rgb_array(style_image)
+        style = _fit(style, style_size)
+        with torch.no_grad():
+            feats = self.net(_tensor(torch, style), set(self.layers))
+            self.targets = {k: gram(feats[k]) for k in self.layers}
+        self.norms = {k: float(g.pow(2).mean().clamp_min(1e-12)) for k, g in self.targets.items()}
+
+    def image(self, img: np.ndarray) -> float:
+        torch = self._torch
+        img = _fit(img, self.max_side)
+        with torch.no_grad():
+            feats = self.net(_tensor(torch, img), set(self.layers))
+            return float(sum(((self._gram(feats[k]) - self.targets[k]) ** 2).mean() / self.norms[k]
+                             for k in self.layers))
+
+    def __call__(self, images: Iterable[np.ndarray]) -> float:
+        vals = [self.image(i) for i in images]
+        if not vals:
+            raise ValueError("no images to measure")
+        return float(np.mean(vals))
+
+
+def _as_rgb_array(image) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        return image
+    try:
+        with Image.open(image) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise StyleEngineError(f"cannot read style image {image}: {exc}") from None
+
+
+def _fit(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Downscale (area filter) so the long side is at most max_side."""
+    if not max_side or max(img.shape[:2]) <= max_side:
+        return img
+    h, w = img.shape[:2]
+    s = max_side / max(h, w)
+    return np.asarray(Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX))
