@@ -1,65 +1,101 @@
-"""The README gallery: real outputs of the shipped built-in styles on the bundled sample photo.
+"""The README gallery: every built-in style on three photos and a frame of video, at full size, side by side with
+its painting, plus a small overview grid and the numbers that go with the pictures.
 
-    .venv/bin/python benchmarks/gallery.py [--blend starry_night:0.5,great_wave:0.5]
+    .venv/bin/python benchmarks/gallery.py [--styles all | name,name | bundle-folder,...] [--out DIR]
 
-Writes benchmarks/results/images/gallery_<style>.jpg (one per built-in, through the public Stylizer API with
-ONNX Runtime FP32: the same path as `styleengine stylize --style <name> --precision fp32`), gallery_blend.jpg (a weight
-blend, engine/blend.py) and gallery_grid.jpg (photo + every style, small). Total kept well under 1 MB.
+Per style, `gallery_<name>.jpg`: one row [painting | photo 1 | photo 2 | photo 3 | video frame], every stylized
+image at its own full size (the painting scaled to the row height). `gallery_grid.jpg`: photo + every style on
+the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's and the style
+distance to the painting (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
+photos, public domain usage; a Big Buck Bunny frame, CC BY 3.0), so reruns are comparable. Runs through the
+public Stylizer with ONNX Runtime FP32: the models' own output.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from styleengine.core.bundle import load_bundle
 from styleengine.core.fsutil import atomic_path
-from styleengine.engine.blend import resolve_blend
-from styleengine.engine.builtin_styles import STYLES_DIR, list_builtins
+from styleengine.engine.builtin_styles import list_builtins, style_image_path
 from styleengine.engine.stylizer import Stylizer
 
-OUT = Path(__file__).parent / "results" / "images"
-SAMPLE = STYLES_DIR.parent / "samples" / "chelsea.jpg"
+HERE = Path(__file__).resolve().parent
+INPUTS = HERE / "gallery_inputs"
+OUT = HERE / "results" / "images"
+IMAGES = ("kodim23.jpg", "kodim14.jpg", "chelsea.jpg", "bunny_frame.jpg")
 
 
-def save(img: np.ndarray, name: str, quality: int = 82) -> Path:
-    path = OUT / name
+def save(img: np.ndarray, path: Path, quality: int = 85) -> Path:
     with atomic_path(path, suffix=".jpg") as tmp:
         Image.fromarray(img).save(tmp, quality=quality, optimize=True)
     return path
 
 
+def row(tiles: list[np.ndarray], height: int) -> np.ndarray:
+    """Tiles side by side at one height (each keeps its aspect), 8-px white gaps."""
+    fitted = [np.asarray(Image.fromarray(t).resize((round(t.shape[1] * height / t.shape[0]), height), Image.LANCZOS))
+              if t.shape[0] != height else t for t in tiles]
+    gap = np.full((height, 8, 3), 255, np.uint8)
+    return np.concatenate(sum([[t, gap] for t in fitted], [])[:-1], 1)
+
+
+def styles_to_render(spec: str) -> list[tuple[str, str, Path | None]]:
+    """(name, STYLE for the Stylizer, painting image) per requested style."""
+    if spec == "all":
+        return [(s.name, s.name, style_image_path(s.painting)) for s in list_builtins()]
+    out = []
+    for item in spec.split(","):
+        path = Path(item)
+        painting = None
+        if path.is_dir():
+            stem = Path(str((load_bundle(path).manifest.get("style") or {}).get("image") or "")).stem
+            painting = style_image_path(stem)
+        else:
+            b = next((s for s in list_builtins() if s.name == item), None)
+            painting = style_image_path(b.painting) if b else None
+        out.append((path.stem if path.is_dir() else item, item, painting))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--blend", default="starry_night:0.5,great_wave:0.5")
-    ap.add_argument("--backend", default="onnxruntime")
-    ap.add_argument("--precision", default="fp32", help="the models' own output (the CPU default is INT8)")
+    ap.add_argument("--styles", default="all")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--inputs", type=Path, default=INPUTS)
+    ap.add_argument("--no-metrics", action="store_true", help="skip the numbers (they need torch)")
     args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    photo = np.asarray(Image.open(SAMPLE).convert("RGB"))
-    tiles = [("photo", photo)]
-    for s in list_builtins():
-        with Stylizer(s.name, args.backend, precision=args.precision) as st:
-            out = st(photo)
-        print(save(out, f"gallery_{s.name}.jpg"))
-        tiles.append((s.name, out))
-    if args.blend:
-        with Stylizer(resolve_blend(args.blend), args.backend, precision=args.precision) as st:
-            out = st(photo)
-        print(save(out, "gallery_blend.jpg"))
-        tiles.append(("blend", out))
-    # One strip for the README: every tile at 1/2 size.
-    h, w = photo.shape[0] // 2, photo.shape[1] // 2
-    small = [np.asarray(Image.fromarray(t).resize((w, h), Image.LANCZOS)) for _, t in tiles]
-    cols = 3
-    rows = [small[i:i + cols] + [np.full_like(small[0], 255)] * (cols - len(small[i:i + cols]))
-            for i in range(0, len(small), cols)]
-    grid = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
-    print(save(grid, "gallery_grid.jpg"))
-    total = sum(p.stat().st_size for p in OUT.glob("gallery_*.jpg"))
-    print(f"gallery total {total / 1e3:.0f} kB; tiles: {', '.join(n for n, _ in tiles)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    inputs = {n: np.asarray(Image.open(args.inputs / n).convert("RGB")) for n in IMAGES}
+    metrics = {}
+    if not args.no_metrics:
+        from styleengine.engine.quality import StyleDistance, peakiness_ratio
+    small = []
+    for name, style, painting in styles_to_render(args.styles):
+        with Stylizer(style, "onnxruntime", precision="fp32") as st:
+            outs = {n: st(img) for n, img in inputs.items()}
+        height = max(o.shape[0] for o in outs.values())
+        tiles = ([np.asarray(Image.open(painting).convert("RGB"))] if painting else []) + list(outs.values())
+        print(save(row(tiles, height), args.out / f"gallery_{name}.jpg"))
+        small.append(np.asarray(Image.fromarray(outs[IMAGES[0]]).resize((256, 171), Image.LANCZOS)))
+        if not args.no_metrics:
+            sd = StyleDistance(painting) if painting else None
+            metrics[name] = {n: {"peakiness_x_photo": round(peakiness_ratio(o, inputs[n]), 3),
+                                 "style_distance": round(sd.image(o), 4) if sd else None} for n, o in outs.items()}
+    first = np.asarray(Image.fromarray(inputs[IMAGES[0]]).resize((256, 171), Image.LANCZOS))
+    tiles = [first] + small
+    cols = 4
+    blank = np.full_like(first, 255)
+    rows = [row(tiles[i:i + cols] + [blank] * (cols - len(tiles[i:i + cols])), 171) for i in range(0, len(tiles), cols)]
+    gap = np.full((8, rows[0].shape[1], 3), 255, np.uint8)
+    print(save(np.concatenate(sum([[r, gap] for r in rows], [])[:-1], 0), args.out / "gallery_grid.jpg"))
+    if metrics:
+        (args.out / "gallery.json").write_text(json.dumps({"inputs": list(IMAGES), "styles": metrics}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

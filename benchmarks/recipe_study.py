@@ -48,6 +48,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "deep": (dict(style_layers=["block1.expand", "block3.expand", "block5.expand", "block8.expand",
                                 "block11.expand"]), "no stem, one deeper tap (block11.expand, 1/16 scale)"),
     "crop384": (dict(image_size=384), "384-px crops"),
+    "sw3": (dict(style_weight=3.0), "style weight 3"),
+    "swag1_sw3": (dict(swag_temperature=1.0, style_weight=3.0), "SWAG (temperature 1) with style weight 3"),
+    "sw3_nostem": (dict(style_weight=3.0, style_layers=["block1.expand", "block3.expand", "block5.expand",
+                                                        "block8.expand"]), "style weight 3, no stem tap"),
 }
 
 

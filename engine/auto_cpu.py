@@ -35,7 +35,7 @@ from .backend_openvino import best_precision
 
 MIN_PSNR_DB = 40.0
 TIME_BUDGET_S = 3.0
-PROXY_PIXELS = 320 * 240
+PROXY_PIXELS = 768 * 432  # frames up to this size are measured as they are; larger ones scaled down to it
 DECISIONS_FILE = "auto-cpu.json"
 # Megapixel bounds of the size classes a decision holds for.
 SIZE_CLASSES = ((0.3, "up to 0.3 MP"), (1.0, "up to 1 MP"), (4.0, "up to 4 MP"), (math.inf, "over 4 MP"))

@@ -96,7 +96,9 @@ class BuiltinStyle:
                 "train": self.train_summary}
 
 
-def _read_index(styles_dir: Path) -> dict[str, Any]:
+def read_index(styles_dir: Path | None = None) -> dict[str, Any]:
+    """index.json's entries {name: record} ({} where there is none)."""
+    styles_dir = Path(styles_dir or STYLES_DIR)
     f = styles_dir / INDEX_FILE
     if not f.is_file():
         return {}
@@ -113,7 +115,7 @@ def list_builtins(styles_dir: Path | None = None) -> list[BuiltinStyle]:
     """The built-in styles whose bundle is present, sorted by name."""
     styles_dir = Path(styles_dir or STYLES_DIR)
     out = []
-    for name, e in sorted(_read_index(styles_dir).items()):
+    for name, e in sorted(read_index(styles_dir).items()):
         path = styles_dir / e["bundle"]
         if not is_bundle(path):
             continue
