@@ -2,11 +2,13 @@
 
     nice -n 10 .venv/bin/python benchmarks/engine_grid.py --threads 1          # CPU defaults, ~8 min on 2 cores
     .venv/bin/python benchmarks/engine_grid.py --device cuda --sizes 720p,1080p,4k --batches 1,8
+    .venv/bin/python benchmarks/engine_grid.py --smoke [--out DIR]            # seconds: fast preset, 64x64, 1 round
 
 Uses the random-weight presets (speed does not depend on weight values). Besides the grid it measures the
 machine's own FP32 matrix-multiply rate with the same thread count, so each row's achieved TFLOP/s can be read
 as a fraction of a measured peak (the physical-limit note in benchmarks/README.md). Writes
-results/engine_grid_<device>.json (every row, environment block) and .md (tables), and prints the ratios.
+results/engine_grid_<device>.json (every row, environment block) and .md (tables), and prints the ratios
+(`--out DIR` writes there instead; `--smoke` writes to a temporary folder unless --out is given).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from styleengine.core.fsutil import atomic_path
 from styleengine.engine.bench import run_bench
-from styleengine.engine.bench.report import readable, to_markdown
+from styleengine.engine.bench.report import to_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -112,7 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="passes over the grid, samples pooled (fairer on a shared box)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     ap.add_argument("--name", default=None, help="results file stem (default engine_grid_<device>)")
+    ap.add_argument("--out", type=Path, default=None, help=f"results folder (default {RESULTS})")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a seconds-long run proving the script works: fast preset, every backend at fp32, 64x64, "
+                         "1 round, tiny GEMMs; writes to --out or a temporary folder, never to results/")
     args = ap.parse_args(argv)
+
+    from styleengine.cli.console import configure
+
+    configure()
+    gemm = {}
+    if args.smoke:
+        args.presets, args.backends, args.precisions, args.sizes = "fast", "all", "fp32", "64"
+        args.seconds, args.min_iters, args.warmup, args.rounds = 0.01, 2, 1, 1
+        args.threads = args.threads or 1
+        gemm = {"n": 128, "seconds": 0.05}
+    out_dir = args.out or (Path(tempfile.mkdtemp(prefix="engine_grid_smoke_")) if args.smoke else RESULTS)
 
     cpu = args.device == "cpu"
     if args.threads is None and cpu:
@@ -121,15 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         args.threads = physical_cores()
     precisions = args.precisions or ("fp32,int8" if cpu else "fp32,fp16")
     sizes = args.sizes or ("256,512" if cpu else "720p,1080p,4k")
-    peak_before = [matmul_peak(args.device, args.threads)] + ([ort_matmul_peak(args.threads)] if cpu else [])
+    def measure_peaks() -> list[dict]:
+        peaks = [matmul_peak(args.device, args.threads, **gemm)]
+        return peaks + ([ort_matmul_peak(args.threads, **gemm)] if cpu else [])
+
+    peak_before = measure_peaks()
     reports = []
     for preset in args.presets.split(","):
         print(f"== {preset} (random weights) on {args.device}", file=sys.stderr, flush=True)
         rep = run_bench(preset, backend=args.backends, precision=precisions, size=sizes, batch=args.batches,
                         device=args.device, warmup=args.warmup, seconds=args.seconds, min_iters=args.min_iters,
-                        threads=args.threads, rounds=args.rounds, log=lambda m: print("  " + m, file=sys.stderr, flush=True))
+                        threads=args.threads, rounds=args.rounds)
         reports.append(rep)
-    peaks = peak_before + [matmul_peak(args.device, args.threads)] + ([ort_matmul_peak(args.threads)] if cpu else [])
+    peaks = peak_before + measure_peaks()
     peak = best_peak(*peaks)
     # With 1 thread on the CPU, CPU-time figures are the contention-free view of a shared machine.
     by_cpu = cpu and args.threads == 1 and peak.get("tflops_per_cpu_second")
@@ -159,10 +181,9 @@ def main(argv: list[str] | None = None) -> int:
            "measured_peak": peak, "peak_measurements": peaks, "ranked_by": key, "best_row": best,
            "summary": summary,
            "reports": [r.to_dict() for r in reports]}
-    RESULTS.mkdir(exist_ok=True)
-    with atomic_path(RESULTS / f"{stem}.json") as tmp:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / f"{stem}.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        readable(tmp)
     md = [f"# Engine grid on {args.device}", "",
           f"Measured peak: {peak['what']}, {peak['threads']} threads: **{peak['tflops']:.3f} TFLOP/s** wall-clock"
           + (f", **{peak['tflops_per_cpu_second']:.3f} TFLOP per CPU-second**" if peak.get("tflops_per_cpu_second") else "")
@@ -185,9 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{e.get('speedup_cpu_time') or 0:.2f} | {100 * (e.get('fraction_of_peak_cpu_time') or 0):.0f}% |")
     md.append("")
     md += [to_markdown(r) for r in reports]
-    with atomic_path(RESULTS / f"{stem}.md") as tmp:
+    with atomic_path(out_dir / f"{stem}.md") as tmp:
         tmp.write_text("\n".join(md))
-        readable(tmp)
 
     print(f"{'preset':<8} {'backend':<14} {'prec':<5} {'size':<8} {'b':>2} {'p50 ms':>9} {'x eager':>8} {'CPU ms':>9} "
           f"{'x eager':>8} {'% peak':>7}   (last three: process CPU time)")
@@ -198,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"measured peak: {peak['what']}: {peak['tflops']:.3f} TFLOP/s wall"
           + (f", {peak['tflops_per_cpu_second']:.3f} TFLOP per CPU-second" if peak.get("tflops_per_cpu_second") else "")
           + f" ({peak['threads']} threads)")
-    print(f"wrote {RESULTS / (stem + '.json')} and .md")
+    print(f"wrote {out_dir / (stem + '.json')} and .md")
     return 0
 
 

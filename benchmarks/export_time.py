@@ -1,6 +1,7 @@
 """Export time, and ONNX Runtime CPU latency of the FP32 model vs plain eager torch on the same frames (one run).
 
     python benchmarks/export_time.py [--checkpoint M.pt] [--preset johnson] [--sizes 256x256,360x640] [--reps 5]
+    python benchmarks/export_time.py --smoke [--out F]    # fast preset, 64x64, 2 reps, no whole-bundle build
 
 1. Times each build step on the model: dynamo ONNX export (+ checks), FP16 conversion, ORT-vs-torch parity, and
    the whole `build_bundle` (TensorRT off).
@@ -9,8 +10,9 @@
    the exported FP32 model (default threads). The two are interleaved rep by rep so machine load hits both alike;
    medians of wall time and of process CPU time (all threads; less sensitive to other load on a shared machine)
    are reported with their ratios.
-Result: benchmarks/results/export_time.json (+ environment block). Speed does not depend on the weights, so
-without --checkpoint a random-weight network of --preset is used.
+Result: benchmarks/results/export_time.json (+ environment block), or --out; --smoke writes to --out or a
+temporary file, never to results/. Speed does not depend on the weights, so without --checkpoint a random-weight
+network of --preset is used.
 """
 
 from __future__ import annotations
@@ -41,13 +43,21 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="johnson")
     ap.add_argument("--sizes", default="256x256,360x640")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None, help=f"default {RESULTS}")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run proving the script works: fast preset, 64x64, 2 reps, no whole-bundle "
+                         "build step; writes to --out or a temporary file")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.preset, args.sizes, args.reps = "fast", "64x64", 2
+        args.out = args.out or Path(tempfile.mkdtemp(prefix="export_time_smoke_")) / "export_time.json"
+    args.out = args.out or RESULTS
 
     import onnxruntime as ort
     import torch
 
     from styleengine.core.checkpoint import load_checkpoint, save_model
+    from styleengine.core.fsutil import atomic_path
     from styleengine.core.network import TransformerNet, preset
     from styleengine.engine.environment import environment
     from styleengine.export.build import build_bundle
@@ -61,13 +71,15 @@ def main(argv=None) -> int:
             ckpt_path = args.checkpoint
         else:
             torch.manual_seed(0)
-            ckpt_path = save_model(d / f"{args.preset}.pt", TransformerNet(preset(args.preset)), style={"name": "random"})
+            ckpt_path = save_model(d / f"{args.preset}.pt", TransformerNet(preset(args.preset)),
+                                   style={"name": "random"}, loss_net="none (random weights)")
         ckpt = load_checkpoint(ckpt_path)
         steps = {}
         fp32, steps["onnx_export_fp32_s"] = timed(lambda: export_onnx(ckpt, d / "m32.onnx"))
         fp16, steps["fp16_conversion_s"] = timed(lambda: export_fp16(fp32, d / "m16.onnx"))
         parity, steps["parity_fp32_s"] = timed(lambda: onnx_parity(fp32, ckpt))
-        _, steps["build_bundle_total_s"] = timed(lambda: build_bundle(ckpt_path, d / "b.engine", tensorrt="off"))
+        if not args.smoke:  # the whole build repeats the export (the smoke run keeps to one export)
+            _, steps["build_bundle_total_s"] = timed(lambda: build_bundle(ckpt_path, d / "b.engine", tensorrt="off"))
         steps = {k: round(v, 2) for k, v in steps.items()}
         print("export steps:", steps, file=sys.stderr)
 
@@ -112,7 +124,8 @@ def main(argv=None) -> int:
               "latency_batch1": latency, "torch_threads": torch.get_num_threads(),
               "onnxruntime": ort.__version__, "environment": environment()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/flicker.py [--clips /work/shared/data/video/*.mp4] [--styles starry_night,...]
         [--frames 48] [--max-size 640] [--backend auto]
+    .venv/bin/python benchmarks/flicker.py --smoke [--output /tmp/flicker]   # seconds: bundled clip, 4 frames, 96 px
 
 1. For each clip x style: styleengine.engine.evaluate.evaluate_flicker — warping error (Lai et al. 2018) of the
    input (floor), plain per-frame stylization and --temporal at several blend values, next to the style
@@ -11,7 +12,9 @@
    native resolution, median of the frames; and the end-to-end FPS of `stylize_video` with and without
    --temporal on the bundled 2-second sample clip, run back to back on the same backend.
 
-Writes benchmarks/results/flicker.json and flicker.md (with the environment block).
+Writes benchmarks/results/flicker.json and flicker.md (with the environment block); `--output STEM` writes
+STEM.json/.md instead. `--smoke` proves the script runs (the bundled clip, one style, tiny sizes) and writes to
+--output or a temporary folder, never to results/.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from styleengine.core.fsutil import atomic_path
-from styleengine.engine.builtin_styles import STYLES_DIR
+from styleengine.engine.builtin_styles import sample_path
 from styleengine.engine.environment import environment
 from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker, read_frames
 
 RESULTS = Path(__file__).parent / "results"
-SAMPLE_CLIP = STYLES_DIR.parent / "samples" / "bunny_2s.mp4"
+SAMPLE_CLIP = sample_path("clip")
 
 
 def stabilizer_cost(clip: str, frames: int) -> dict:
@@ -62,29 +65,28 @@ def stabilizer_cost(clip: str, frames: int) -> dict:
             "total_cpu_ms": round(ms(ca) + ms(cp), 2), "max_fps_one_core": round(1000 / (ms(ca) + ms(cp)), 1)}
 
 
-def pipeline_fps(style: str, backend: str, runs: int, precision: str | None = None) -> dict:
-    """stylize_video on the sample clip, temporal off/on alternated `runs` times; medians."""
-    from styleengine.engine.select import open_backend
-    from styleengine.engine.styles import resolve_style
+def pipeline_fps(style: str, backend: str, runs: int, precision: str | None = None,
+                 max_size: int | None = None) -> dict:
+    """stylize_video on the sample clip (native size unless max_size), temporal off/on alternated `runs` times;
+    medians."""
+    from styleengine.engine.stylizer import Stylizer
     from styleengine.engine.video.pipeline import stylize_video
 
-    be = open_backend(resolve_style(style), backend, precision=precision, log=lambda m: None)
     res = {"off": [], "on": []}
     frames = None
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(runs):
-                for mode in ("off", "on"):
-                    out = Path(tmp) / f"{mode}{r}.mp4"
-                    t = time.perf_counter()
-                    vr = stylize_video(SAMPLE_CLIP, out, be, temporal=mode == "on", progress=False, verbose=False,
-                                       audio=False)
-                    res[mode].append(time.perf_counter() - t)
-                    frames = vr.frames
-    finally:
-        be.close()
+    with Stylizer(style, backend, precision=precision, max_size=max_size) as st, \
+            tempfile.TemporaryDirectory() as tmp:
+        d = st.describe()
+        label = f"{d.get('backend')} {d.get('precision') or ''}".strip()
+        for r in range(runs):
+            for mode in ("off", "on"):
+                out = Path(tmp) / f"{mode}{r}.mp4"
+                t = time.perf_counter()
+                vr = stylize_video(SAMPLE_CLIP, out, st, temporal=mode == "on", audio=False)
+                res[mode].append(time.perf_counter() - t)
+                frames = vr.frames
     off, on = statistics.median(res["off"]), statistics.median(res["on"])
-    return {"clip": SAMPLE_CLIP.name, "style": style, "backend": f"{be.name} {be.precision or ''}".strip(),
+    return {"clip": SAMPLE_CLIP.name, "style": style, "backend": label, "max_size": max_size,
             "frames": frames, "runs": runs,
             "fps_off": round(frames / off, 2), "fps_on": round(frames / on, 2),
             "fps_ratio_on_off": round(off / on, 3)}
@@ -121,7 +123,7 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="*", default=sorted(glob.glob("/work/shared/data/video/*.mp4")))
     ap.add_argument("--styles", default="starry_night,great_wave")
@@ -132,21 +134,32 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="fp32: the models' own flicker, not INT8 rounding noise")
     ap.add_argument("--fps-runs", type=int, default=1)
     ap.add_argument("--blends", default=",".join(str(b) for b in DEFAULT_BLENDS))
-    ap.add_argument("--output", default=str(RESULTS / "flicker"))
-    args = ap.parse_args()
+    ap.add_argument("--output", "--out", default=None, help=f"output stem (default {RESULTS / 'flicker'})")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run: bundled clip, starry_night, 4 frames at 96 px, one blend; writes to "
+                         "--output or a temporary folder")
+    args = ap.parse_args(argv)
+    stab_frames, pipe_max_size = 24, None
+    if args.smoke:
+        args.clips, args.styles, args.extra = [str(SAMPLE_CLIP)], "starry_night", []
+        args.frames, args.max_size, args.blends, args.fps_runs = 4, 96, "0.5", 1
+        stab_frames, pipe_max_size = 3, 96
+    if args.output is None:
+        args.output = (str(Path(tempfile.mkdtemp(prefix="flicker_smoke_")) / "flicker") if args.smoke
+                       else str(RESULTS / "flicker"))
     blends = tuple(float(b) for b in args.blends.split(","))
     reports = []
     for clip in args.clips:
         for style in args.styles.split(",") + list(args.extra):
-            rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, precision=args.precision, blends=blends,
-                                   max_size=args.max_size, verbose=False)
+            rep = evaluate_flicker(clip, style, frames=args.frames, backend=args.backend, precision=args.precision,
+                                   blends=blends, max_size=args.max_size)
             print(rep.table(), file=sys.stderr, flush=True)
             reports.append(rep.to_dict())
     import cv2
 
     cv2.setNumThreads(1)  # so thread CPU time is the whole cost of the stabilizer
-    costs = [stabilizer_cost(c, 24) for c in args.clips]
-    pipe = (pipeline_fps(args.styles.split(",")[0], args.backend, args.fps_runs, args.precision)
+    costs = [stabilizer_cost(c, stab_frames) for c in args.clips]
+    pipe = (pipeline_fps(args.styles.split(",")[0], args.backend, args.fps_runs, args.precision, pipe_max_size)
             if args.fps_runs else None)
     doc = {"benchmark": "flicker", "frames": args.frames, "max_size": args.max_size,
            "metric": reports[0]["metric"] if reports else None,
@@ -159,6 +172,7 @@ def main() -> None:
     with atomic_path(out.with_suffix(".md")) as tmp:
         tmp.write_text(markdown(doc))
     print(markdown(doc))
+    print(f"wrote {out.with_suffix('.json')} and .md", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Does the FP16 graph overflow at 4K? FP16 emulation of model_fp16.onnx's precision policy on a real frame.
 
     python benchmarks/fp16_overflow.py [--checkpoint M.pt] [--image IMG] [--size 2160x3840] [--stress-size 1080x1920]
+    python benchmarks/fp16_overflow.py --smoke [--out F]     # seconds: 64x96 photo, 32x48 stress, 16x24 crosscheck
 
 Method (an honest simulation on the CPU, because ONNX Runtime's CPU provider computes FP16 graphs in FP32 and
 torch half-precision convolutions on this CPU are impractically slow at 4K):
@@ -15,7 +16,10 @@ torch half-precision convolutions on this CPU are impractically slow at 4K):
   3. FP16-vs-FP32 error of the uint8 outputs.
 A second, smaller "stress" frame (0/255 blocks + noise: maximal contrast) checks local worst cases; conv maxima are
 local, only the InstanceNorm reductions grow with resolution, and those are FP32 in our graph.
-Result: benchmarks/results/fp16_overflow.json (+ environment block).
+Without --checkpoint: the first built-in style's model.pt. Without --image: kodim23 from ../shared/data, else the
+bundled sample photo.
+Result: benchmarks/results/fp16_overflow.json (+ environment block), or --out; --smoke writes to --out or a
+temporary file, never to results/.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +40,20 @@ FP16_MAX = 65504.0
 
 
 def find_checkpoint() -> Path | None:
-    """A trained model if one exists: the built-in styles, then anything under runs/."""
-    for pattern in ("styleengine/assets/styles/*.pt", "runs/**/*.pt"):
-        hits = sorted(ROOT.glob(pattern))
-        if hits:
-            return hits[0]
-    return None
+    """A trained model if one exists: the built-in styles' model.pt (built-ins are bundles), then runs/**/*.pt."""
+    from styleengine.engine.builtin_styles import list_builtins
+
+    for b in list_builtins():
+        if b.checkpoint.is_file():
+            return b.checkpoint
+    hits = sorted(ROOT.glob("runs/**/*.pt"))
+    return hits[0] if hits else None
+
+
+def default_image() -> str:
+    from styleengine.engine.builtin_styles import sample_path
+
+    return DEFAULT_IMAGE if Path(DEFAULT_IMAGE).is_file() else str(sample_path("photo"))
 
 
 def load_frame(image: str, h: int, w: int) -> np.ndarray:
@@ -52,7 +65,7 @@ def load_frame(image: str, h: int, w: int) -> np.ndarray:
     s = max(h / img.height, w / img.width)
     img = img.resize((max(w, round(img.width * s)), max(h, round(img.height * s))), Image.BICUBIC)
     left, top = (img.width - w) // 2, (img.height - h) // 2
-    return np.asarray(img.crop((left, top, left + w, top + h)), dtype=np.uint8)[None]
+    return np.array(img.crop((left, top, left + w, top + h)), dtype=np.uint8)[None]
 
 
 def stress_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -211,19 +224,28 @@ def parse_hw(s: str) -> tuple[int, int]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=None)
-    ap.add_argument("--image", default=DEFAULT_IMAGE)
+    ap.add_argument("--image", default=None, help=f"default {DEFAULT_IMAGE} (else the bundled sample photo)")
     ap.add_argument("--size", default="2160x3840")
     ap.add_argument("--stress-size", default="1080x1920")
     ap.add_argument("--crosscheck-size", default="64x96", help="small frame for real torch-half vs emulation ('0': skip)")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None, help=f"default {RESULTS}")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run proving the script works: 64x96 photo, 32x48 stress frame, 16x24 "
+                         "crosscheck; writes to --out or a temporary file")
     args = ap.parse_args(argv)
+    args.image = args.image or default_image()
+    if args.smoke:
+        args.size, args.stress_size, args.crosscheck_size = "64x96", "32x48", "16x24"
+        args.out = args.out or Path(tempfile.mkdtemp(prefix="fp16_overflow_smoke_")) / "fp16_overflow.json"
+    args.out = args.out or RESULTS
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.core.fsutil import atomic_path
     from styleengine.core.network import TransformerNet
     from styleengine.engine.environment import environment
 
@@ -242,7 +264,7 @@ def main(argv=None) -> int:
             k = 60.0 / max(float(probe.std()), 1e-6)
             model.deconv3.conv2d.weight.mul_(k)
             model.deconv3.conv2d.bias.mul_(k).add_(127.0 - float(probe.mean()) * k)
-        source = {"checkpoint": None, "preset": "johnson", "trained": False,
+        source = {"checkpoint": None, "preset": model.config.preset, "trained": False,
                   "note": "no trained model available when run: PyTorch default random init, last conv rescaled "
                           "so the output spans 0-255; rerun with --checkpoint on a trained model"}
     results = {"model": source, "method": __doc__.split("Method")[1].split("Result:")[0].strip()}
@@ -261,7 +283,8 @@ def main(argv=None) -> int:
         results["stress"] = analyse(model, stress_frame(sh, sw))
     results["environment"] = environment()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
     if "crosscheck" in results:
         c = results["crosscheck"]
         print(f"crosscheck {c['shape']}: emulated vs real torch half max diff {c['emulated_vs_torch_half']['max_abs_diff']}"

@@ -1,8 +1,10 @@
 """GPU checks of the export stage: real FP16 at 1080p/4K, a real TensorRT build, parity and refit.
 
-NOT RUN YET: written in a session without a GPU or TensorRT. Run on a machine with an NVIDIA GPU:
+    python benchmarks/gpu_export_check.py --out export_check.json [--checkpoint M.pt] [--sizes 1080x1920,2160x3840]
 
-    python benchmarks/gpu_export_check.py [--checkpoint M.pt] [--sizes 1080x1920,2160x3840] [--out F]
+Run by benchmarks/gpu.sh (step export-check), through its import shim. Needs TensorRT or onnxruntime-gpu with
+its CUDA provider; where neither is there (the device image has onnxruntime's CPU build and no TensorRT) it
+prints "SKIP: <reason>" and exits 3, which gpu.sh records as skipped.
 
 Steps (each independent; what cannot run here is recorded with the reason, nothing is faked):
   1. build a bundle (TensorRT plan too when TensorRT is installed; time, sidecar);
@@ -12,7 +14,7 @@ Steps (each independent; what cannot run here is recorded with the reason, nothi
   3. TensorRT plan via the engine's tensorrt backend: parity with the ORT CUDA FP32 output, median latency;
   4. refit: a second style (other random weights) of the same preset: refit_compatible() on the two FP16 models,
      then refit_engine() into a deserialized copy of the plan (weights set, refit time).
-Result: benchmarks/results/gpu_export_check.json (+ environment block).
+Result: --out (+ environment block).
 """
 
 from __future__ import annotations
@@ -29,7 +31,23 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "gpu_export_check.json"
+
+
+def gpu_paths() -> tuple[bool, str]:
+    """(can anything of this script run here?, what is missing). Cheap: no model, no heavy import."""
+    import importlib.util
+
+    from styleengine.core.hostinfo import cuda_device_count
+    from styleengine.engine.backend_onnxruntime import OnnxRuntimeBackend
+
+    if not cuda_device_count():
+        return False, "no NVIDIA GPU found (the export stage's GPU paths need one)"
+    if importlib.util.find_spec("tensorrt") is not None:
+        return True, ""
+    ok, why = OnnxRuntimeBackend.gpu_available()
+    if ok:
+        return True, ""
+    return False, f"TensorRT is not installed and ONNX Runtime's GPU providers cannot run ({why})"
 
 
 def diff(a: np.ndarray, b: np.ndarray) -> dict:
@@ -52,8 +70,13 @@ def main(argv=None) -> int:
     ap.add_argument("--image", default=str(ROOT / "styleengine" / "assets" / "samples"))
     ap.add_argument("--sizes", default="1080x1920,2160x3840")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--smoke", action="store_true", help="accepted for gpu.sh; the check below decides")
     args = ap.parse_args(argv)
+    ok, why = gpu_paths()
+    if not ok:
+        print(f"SKIP: {why}")
+        return 3
 
     import onnxruntime as ort
     import torch

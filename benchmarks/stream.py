@@ -1,12 +1,14 @@
 """Streaming benchmark: the pipelined file -> file engine vs a naive sequential loop, same clip, same backend, one run.
 
     python benchmarks/stream.py [CLIP] [--style STYLE] [--backend auto] [--seconds 12] [--max-size N] [--out F]
+    python benchmarks/stream.py --smoke [--out F]      # seconds: bundled clip, 0.5 s at 96 px, starry_night
 
 Measures, in this order, on the same decoded clip and the same loaded backend:
-  1. pure inference FPS: backend.infer on frames already in memory (batch as the pipeline uses), median of per-
+  1. pure inference FPS: Backend.infer on frames already in memory (batch as the pipeline uses), median of per-
      frame times -> the ceiling for any video path;
   2. naive: decode -> stylize -> encode one frame at a time in one thread (same encoder settings);
-  3. pipeline: styleengine.engine.video.stylize_video (threaded decode, bounded queues, writer thread).
+  3. pipeline: styleengine.engine.video.pipeline.stylize_video with the same Stylizer (threaded decode, bounded
+     queues, writer thread).
 Prints ratios (pipeline / pure inference, pipeline / naive) and per-stage times; writes JSON with the environment
 block to benchmarks/results/stream.json (or --out).
 
@@ -25,6 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from styleengine.core.fsutil import atomic_path
+from styleengine.engine.builtin_styles import sample_path
 
 DEFAULT_CLIP = "/work/shared/data/video/cars_432p.mp4"
 RESULTS = Path(__file__).resolve().parent / "results" / "stream.json"
@@ -108,53 +113,54 @@ def naive(backend, clip: Path, out: Path, size, crf, preset, codec) -> dict:
             "cpu_ms_per_frame": round(cpu * 1000 / n, 1)}
 
 
-def make_random_fast_style(tmp: Path) -> str:
-    import torch
-
-    from styleengine.core.checkpoint import save_model
-    from styleengine.core.network import PRESETS, TransformerNet
-
-    torch.manual_seed(0)
-    path = tmp / "fast_random.pt"
-    save_model(path, TransformerNet(PRESETS["fast"]).eval(), style={"name": "fast-random"},
-               loss_net="none (benchmark: random weights)")
-    return str(path)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("clip", nargs="?", default=DEFAULT_CLIP)
+    ap.add_argument("clip", nargs="?", default=None, help=f"default {DEFAULT_CLIP}")
     ap.add_argument("--style", default=None, help="bundle / .pt / built-in (default: random-weight fast preset)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--device", default=None)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--seconds", type=float, default=None, help="use only the first N seconds of the clip")
     ap.add_argument("--max-size", type=int, default=None, help="downscale frames (long side) before the network")
-    ap.add_argument("--batch", type=int, default=None, help="pipeline batch (default: the pipeline's own choice)")
+    ap.add_argument("--batch", type=int, default=None, help="pipeline batch (default: the Stylizer's own choice)")
     ap.add_argument("--crf", type=int, default=None)
-    ap.add_argument("--preset", default=None)
+    ap.add_argument("--preset", default=None, help="x264 preset")
     ap.add_argument("--codec", default="auto")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=None, help=f"results JSON (default {RESULTS}; runs are merged by --label)")
     ap.add_argument("--label", default=None, help="name of this configuration in the results file")
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run: the bundled 2-second clip (first 0.5 s), the starry_night built-in "
+                         "(fast preset) unless --style, max-size 96; writes to --out or a temporary file")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.clip = args.clip or str(sample_path("clip"))
+        args.style = args.style or "starry_night"
+        args.seconds = args.seconds or 0.5
+        args.max_size = args.max_size or 96
+        args.out = args.out or str(Path(tempfile.mkdtemp(prefix="stream_smoke_")) / "stream.json")
+    args.clip = args.clip or DEFAULT_CLIP
+    args.out = args.out or str(RESULTS)
 
+    from styleengine.engine.bench.source import make_random_bundle
     from styleengine.engine.environment import environment
-    from styleengine.engine.select import label, open_backend
+    from styleengine.engine.select import label
     from styleengine.engine.styles import resolve_style
+    from styleengine.engine.stylizer import Stylizer
     from styleengine.engine.video.pipeline import stylize_video
     from styleengine.engine.video.probe import probe
-    from styleengine.engine.video.pipeline import default_batch, scaled_size
 
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
-        style = args.style or make_random_fast_style(tmp)
-        bundle = resolve_style(style)
+        # Without --style: the fast preset with random (seeded, output-spread) weights, built in the temp folder.
+        bundle = resolve_style(args.style) if args.style else make_random_bundle("fast", tmp / "fast-random.engine")
         clip = trim(args.clip, tmp / ("clip" + Path(args.clip).suffix), args.seconds)
         info = probe(clip)
-        size = scaled_size(info.width, info.height, args.max_size)
-        size = None if size == (info.width, info.height) else size
-        with open_backend(bundle, args.backend, device=args.device, precision=args.precision) as be:
-            batch = args.batch or default_batch(be)
+        with Stylizer(bundle, args.backend, device=args.device, precision=args.precision,
+                      max_size=args.max_size) as st:
+            be = st.backend
+            size = st.target_size(info.width, info.height)
+            size = None if size == (info.width, info.height) else size
+            batch = args.batch or st.batch_size
             frames = decode_all(clip, size)
             print(f"clip {args.clip}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
                   f"backend {label(be)}, batch {batch}", file=sys.stderr)
@@ -164,8 +170,8 @@ def main() -> None:
             nv = naive(be, clip, tmp / "naive.mp4", size, args.crf, args.preset, args.codec)
             print(f"naive loop:     {nv['fps']} fps", file=sys.stderr)
             c0 = time.process_time()
-            res = stylize_video(clip, tmp / "pipe.mp4", be, crf=args.crf, preset=args.preset, codec=args.codec,
-                                max_size=args.max_size, batch_size=batch, progress=False, verbose=False)
+            res = stylize_video(clip, tmp / "pipe.mp4", st, crf=args.crf, x264_preset=args.preset, codec=args.codec,
+                                batch_size=batch, stats=True)
             pipe_cpu_ms = (time.process_time() - c0) * 1000 / max(1, res.frames)
             print(f"pipeline:       {res.fps} fps", file=sys.stderr)
     stages = {k: v["ms_per_item"] for k, v in res.stats["stages"].items()}
@@ -201,7 +207,8 @@ def main() -> None:
     data["note"] = ("pipeline = styleengine.engine.video.stylize_video; naive = sequential decode->infer->encode; "
                     "pure inference = backend.infer on in-memory frames (median). Same clip, same backend, one run.")
     print(json.dumps(summary, indent=2))
-    out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    with atomic_path(out) as tmp_out:
+        tmp_out.write_text(json.dumps(data, indent=2, default=str) + "\n")
     print(f"recorded in {out}", file=sys.stderr)
 
 

@@ -7,6 +7,10 @@ Windows of `--window` steps are timed after `--warmup` steps, in `--rounds` alte
 plain, ours, ...) so that load drift on a shared machine hits both; medians of all windows are compared.
 
     python benchmarks/train_speed.py --photos /work/shared/data/content --style /work/shared/data/styles/starry_night.jpg
+    python benchmarks/train_speed.py --smoke [--output F]   # bundled photos and painting, fast preset, 32 px, few steps
+
+Writes benchmarks/results/train_speed.json (or --output; --smoke writes to --output or a temporary file, never to
+results/).
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ import torch
 from styleengine.core.fsutil import atomic_path
 from styleengine.core.loss_networks import build_loss_net, gram, loss_net_defaults
 from styleengine.core.network import TransformerNet, preset
+from styleengine.core.paths import assets_dir
+from styleengine.engine.builtin_styles import style_image_path
 from styleengine.engine.environment import environment
 from styleengine.train.data import load_style_image, make_loader, scan_images
 from styleengine.train.losses import content_loss, style_loss, style_norms, tv_loss
-from styleengine.train.trainer import train
+from styleengine.train.trainer import TrainConfig, train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
 
 
 def plain_loop(args, device: torch.device, files) -> list[float]:
@@ -73,20 +81,21 @@ def plain_loop(args, device: torch.device, files) -> list[float]:
 
 def ours(args, device: torch.device) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
-        r = train(args.style, args.photos, Path(tmp) / "bench.pt", preset=args.preset, loss_net=args.loss_net,
-                  random_loss_net=args.random_loss_net, steps=args.warmup + args.windows * args.window,
-                  batch_size=args.batch_size, image_size=args.image_size, style_size=args.style_size,
-                  checkpoint_every=0, preview_every=0, log_every=args.window, device=str(device), amp=args.amp,
-                  progress=False, result=True, workers=args.workers)
+        cfg = TrainConfig(args.style, args.photos, Path(tmp) / "bench.pt", preset=args.preset, loss_net=args.loss_net,
+                          random_loss_net=args.random_loss_net, steps=args.warmup + args.windows * args.window,
+                          batch_size=args.batch_size, image_size=args.image_size, style_size=args.style_size,
+                          checkpoint_every=0, preview_every=0, log_every=args.window, device=str(device),
+                          amp=args.amp, workers=args.workers)
+        r = train(cfg)
         log = [json.loads(line) for line in r.log_path.read_text().splitlines()]
     # Windows that start at or after the warmup.
     return [e["it_s"] for e in log if e["step"] - args.window >= args.warmup]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", required=True)
-    ap.add_argument("--style", required=True)
+    ap.add_argument("--photos", help="folder of training photos (required unless --smoke)")
+    ap.add_argument("--style", help="style image (required unless --smoke)")
     ap.add_argument("--preset", default="johnson")
     ap.add_argument("--loss-net", default="vgg16")
     ap.add_argument("--random-loss-net", action="store_true", default=None,
@@ -101,8 +110,22 @@ def main() -> None:
     ap.add_argument("--amp", default="auto")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--output", default="benchmarks/results/train_speed.json")
-    args = ap.parse_args()
+    ap.add_argument("--output", "--out", default=None, help=f"default {RESULTS}")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run proving the script works: the bundled calibration photos and the "
+                         "starry_night painting (unless given), fast preset, random efficientnet-lite0 loss net, "
+                         "batch 2 of 32 px, 1 + 2 steps, 1 round; writes to --output or a temporary file")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.photos = args.photos or str(assets_dir("calibration"))
+        args.style = args.style or str(style_image_path("starry_night"))
+        args.preset, args.loss_net, args.random_loss_net = "fast", "efficientnet-lite0", True
+        args.batch_size, args.image_size, args.style_size = 2, 32, 64
+        args.warmup, args.window, args.windows, args.rounds, args.workers = 1, 2, 1, 1, 0
+        args.output = args.output or str(Path(tempfile.mkdtemp(prefix="train_speed_smoke_")) / "train_speed.json")
+    if not (args.photos and args.style):
+        ap.error("--photos and --style are required (or --smoke)")
+    args.output = args.output or str(RESULTS)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     if args.image_size is None:

@@ -237,7 +237,11 @@ class AutoCpuBackend(Backend):
         return (self.bundle.expected_sha256(fp32.name) if fp32 else None) or str(self.bundle.path)
 
     def _load(self) -> None:
-        return None  # candidates load on the first frame of each size class
+        # Candidates load on the first frame of each size class; the model file is checked now, so a tampered
+        # bundle is refused before the first frame.
+        fp32 = self.bundle.onnx("fp32")
+        if fp32 is not None:
+            self.bundle.verify(fp32)
 
     def decide(self, batch: np.ndarray) -> Backend:
         size = size_class(batch.shape[1], batch.shape[2])

@@ -85,15 +85,23 @@ class Backend(ABC):
         self.device = str(device or self.default_device)
         kind = device_kind(self.device)
         if kind not in self.devices:
-            raise StyleEngineError(f"the {self.name} backend does not run on {self.device} "
-                                   f"(it runs on: {', '.join(self.devices)})")
+            raise StyleEngineError(f"the {self.name} backend does not run on {self.device}; use --device "
+                                   f"{' or '.join(self.devices)}, or another --backend")
         supported = self.precisions.get(kind, ())
         self.precision = precision if precision not in (None, "auto") else (supported or (None,))[0]
         if self.precision not in supported:
-            raise StyleEngineError(f"the {self.name} backend does not run {self.precision} on {kind} "
-                                   f"(it runs: {', '.join(supported)})")
+            raise StyleEngineError(f"the {self.name} backend does not run {self.precision} on {kind}; use "
+                                   + ", or ".join(self._precision_fixes(kind, supported)))
         self.model = model if model is not None else model_loader(bundle, self.name, self.precision)
         self.loaded = False
+
+    def _precision_fixes(self, kind: str, supported: tuple[str, ...]) -> list[str]:
+        """What would run this precision instead: another precision here, another device, another backend."""
+        fixes = [f"--precision {' or '.join(supported)}"] if supported else []
+        fixes += [f"--device {k}" for k, p in self.precisions.items() if k != kind and self.precision in p][:1]
+        others = [n for n in REGISTRY if n != self.name and
+                  self.precision in get_backend(n).precisions.get(kind, ())]
+        return fixes + [f"--backend {n}" for n in others][:1]
 
     # ---------------------------------------------------------------- what a backend implements
     @classmethod

@@ -117,7 +117,7 @@ class OnnxRuntimeBackend(Backend):
         if not gpu_build_installed():
             return False, "this onnxruntime build has no GPU providers (pip uninstall onnxruntime, then pip install onnxruntime-gpu)"
         if not cuda_device_count():
-            return False, "no NVIDIA GPU found"
+            return False, "no NVIDIA GPU found (use --device cpu)"
         return True, "onnxruntime-gpu + NVIDIA GPU"
 
     def __init__(self, bundle, *, device: str | None = None, precision: str | None = None,

@@ -72,7 +72,8 @@ class OpenVinoBackend(Backend):
         caps = set(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
         if CAPABILITY[self.precision] not in caps:
             raise StyleEngineError(f"openvino: this CPU cannot run {self.precision} (it offers "
-                                   f"{', '.join(sorted(caps & set(CAPABILITY.values()))) or 'FP32'})")
+                                   f"{', '.join(sorted(caps & set(CAPABILITY.values()))) or 'FP32'}); use "
+                                   f"--precision fp32")
         if self.cache:
             core.set_property({"CACHE_DIR": str(cache_dir("openvino"))})
         config = {"INFERENCE_PRECISION_HINT": OV_PRECISION[self.precision],

@@ -216,7 +216,7 @@ class TensorRTBackend(Backend):
         if not bindings:
             return False, "no CUDA binding for the buffers (pip install cuda-python, or a CUDA build of torch)"
         if not cuda_device_count():
-            return False, "no NVIDIA GPU found"
+            return False, "no NVIDIA GPU found (TensorRT needs one: use --backend onnxruntime, or leave --backend out)"
         return True, "TensorRT + " + bindings[0] + " + GPU"
 
     @classmethod

@@ -151,6 +151,7 @@ class TorchBackend(Backend):
         with torch.inference_mode(), self._numerics():
             if self._dev.type == "cpu":
                 return uint8_forward(self._model, torch.from_numpy(batch), self._dtype, False).numpy()
+            self._timings = None  # set again by this call's events: never a previous call's, even if this one fails
             # Capture a graph only for a shape seen before: video frames repeat their shape, a folder of photos
             # mostly does not (capture + warm-up would cost more than it saves).
             if not self.cuda_graphs or (batch.shape not in self._graphs and self._seen.get(batch.shape, 0) < 1):

@@ -178,7 +178,7 @@ def bundle_from_checkpoint(checkpoint: str | os.PathLike) -> Bundle:
     build = _export("build")
     cache_dir("bundles")
     log.info("building a bundle for %s (once; cached in %s)", checkpoint.name, target)
-    result = build.build_bundle(checkpoint, target, overwrite=True)
+    result = build.build_bundle(checkpoint, target, overwrite=True, label=checkpoint.name)
     return load_bundle(result.path)
 
 

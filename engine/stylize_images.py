@@ -3,12 +3,16 @@
 Inputs: image files, video files (handed to the streaming engine), folders (walked recursively, the tree mirrored
 under the output folder) and `-` (an image on stdin). Output: a file (one input), a folder (several inputs or a
 folder input; created if missing) or `-` (stdout). Failures are per file: one line each, the rest still done.
-Outputs are written atomically, never onto an input, and an existing output only with overwrite=True.
+Outputs are written atomically, never onto an input, and an existing output only with overwrite=True. A file
+that cannot be written (read-only folder, a file where a folder should be, a folder where the file should go) is
+that file's failure; problems of the whole request (style, backend, an unusable cache folder, a tampered bundle)
+abort the run with one error.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import time
@@ -19,10 +23,12 @@ from typing import Any, BinaryIO, Callable
 from styleengine.core.errors import Interrupted, StyleEngineError
 from styleengine.core.fsutil import atomic_path
 from styleengine.core.log import NullProgress, log, progress
+from styleengine.core.paths import CacheError
 from styleengine.core.shapes import check_max_size
 
 from . import postprocess
 from .images import format_for, load_image, save_image
+from .styles import resolve_style
 from .stylizer import Stylizer
 from .video.pipeline import stylize_video
 
@@ -31,6 +37,8 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff"
 VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".wmv",
               ".flv", ".ogv", ".3gp", ".gifv"}
 STDIO = "-"
+# What a stray value after a flag looks like (`--overwrite true` makes "true" an input).
+FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 @dataclass
@@ -127,7 +135,9 @@ def plan_jobs(inputs: list[str], output: str | None) -> list[Job]:
             continue
         kind = "video" if is_video(src) else "image"
         if not src.exists():
-            jobs.append(Job(src, None, kind, "no such file"))
+            hint = (f" (flags such as --overwrite take no value: drop the {raw!r})"
+                    if raw.lower() in FLAG_VALUES else "")
+            jobs.append(Job(src, None, kind, f"no such file{hint}"))
             continue
         dst: Path | str = (out / src.name) if out_dir_mode else (out if out is not None else STDIO)
         if dst == STDIO and kind == "video":
@@ -168,14 +178,23 @@ def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str =
     """
     postprocess.check_strength(strength)
     check_max_size(max_size)
+    video_options = dict(video_options or {})
+    stats_target = video_options.pop("stats", None)
+    if stats_target not in (None, STDIO):
+        _check_writable(Path(stats_target), "--stats")  # before any video is written, not after
     jobs = plan_jobs(list(inputs), output)
     results: list[FileResult] = []
+    stats_docs: list[dict[str, Any]] = []
     stylizer = None
 
     def get_stylizer() -> Stylizer:
         nonlocal stylizer
         if stylizer is None:
-            stylizer = Stylizer(style, backend, device=device, precision=precision, max_size=max_size,
+            bundle = resolve_style(style)
+            # Refuse a bundle modified after it was built before anything runs (whichever backend would run
+            # which file; --backend auto would otherwise find out per file, on the first frame).
+            bundle.verify_all()
+            stylizer = Stylizer(bundle, backend, device=device, precision=precision, max_size=max_size,
                                 strength=strength, preserve_color=preserve_color)
         return stylizer
 
@@ -185,14 +204,54 @@ def stylize(inputs: list[str], output: str | None, style: Any, *, backend: str =
         if on_result:
             on_result(res)
 
+    if stats_target is not None:
+        video_options["stats"] = stats_docs  # each video's stats document is collected, written once below
     try:
         with progress("stylize", len(jobs), unit="file") if len(jobs) > 1 else NullProgress() as bar:
             for job in jobs:
-                report(_run_job(job, get_stylizer, overwrite, video_options or {}, stdin, stdout), bar)
+                report(_run_job(job, get_stylizer, overwrite, video_options, stdin, stdout), bar)
     finally:
         if stylizer is not None:
             stylizer.close()
+        if stats_target is not None and stats_docs:
+            _write_stats(stats_target, stats_docs)
     return results
+
+
+def _write_stats(target: str, docs: list[dict[str, Any]]) -> None:
+    """The --stats document: one video's stats object, or a list of them when several videos ran (so that
+    `--stats -` is always exactly one JSON document on stdout)."""
+    text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, default=str) + "\n"
+    if target == STDIO:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(target, overwrite=True) as tmp:
+        tmp.write_text(text)
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """A one-line error now for an output path that cannot be written later (missing folder, file in the way)."""
+    if path.is_dir():
+        raise StyleEngineError(f"{what} {path}: a folder of that name is in the way")
+    parent = path.parent
+    if not parent.is_dir():
+        raise StyleEngineError(f"{what} {path}: {_missing_folder(parent)}")
+
+
+def _missing_folder(folder: Path) -> str:
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"{blocker} is a file, not a folder"
+    return f"output folder does not exist: {folder}"
+
+
+def _make_parent(dst: Path) -> None:
+    """Create the output's folder (a folder run mirrors the input tree); a file in the way is one line."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StyleEngineError(f"cannot write {dst}: {_missing_folder(dst.parent)}") from None
 
 
 def _run_job(job: Job, get_stylizer: Callable[[], Stylizer], overwrite: bool, video_options: dict[str, Any],
@@ -203,6 +262,8 @@ def _run_job(job: Job, get_stylizer: Callable[[], Stylizer], overwrite: bool, vi
     if job.error:
         return FileResult(name, None, False, job.kind, job.error)
     dst = job.dst
+    if isinstance(dst, Path) and dst.is_dir():
+        return FileResult(name, str(dst), False, job.kind, f"cannot write {dst}: a folder of that name is in the way")
     if isinstance(dst, Path) and not overwrite and dst.exists():
         return FileResult(name, str(dst), False, job.kind, f"output exists (use --overwrite): {dst}")
     loaded = None
@@ -221,7 +282,7 @@ def _run_job(job: Job, get_stylizer: Callable[[], Stylizer], overwrite: bool, vi
             res = _do_video(st, job, overwrite, video_options)
         else:
             res = _do_image(st, job, loaded, overwrite, stdout)
-    except Interrupted:
+    except (Interrupted, CacheError):  # the whole run stops: Ctrl-C, or no usable cache for any file
         raise
     except StyleEngineError as exc:
         return FileResult(name, str(dst), False, job.kind, _strip(str(exc), name))
@@ -266,7 +327,7 @@ def _do_image(st: Stylizer, job: Job, loaded, overwrite: bool, stdout: BinaryIO 
         dst_name = "-"
     else:
         dst = Path(job.dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(dst)
         fmt = format_for(dst)
         if fmt == "JPEG" and out.alpha is not None:
             log.warning("note: %s: JPEG has no alpha channel; transparency dropped", dst)
@@ -279,10 +340,21 @@ def _do_image(st: Stylizer, job: Job, loaded, overwrite: bool, stdout: BinaryIO 
 
 def _do_video(st: Stylizer, job: Job, overwrite: bool, video_options: dict[str, Any]) -> FileResult:
     dst = Path(job.dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(dst)
     opts = {k: v for k, v in video_options.items() if v is not None}
-    res = stylize_video(job.src, dst, st, overwrite=overwrite, **opts)
+    stats_docs = opts.pop("stats", None)
+    if stats_docs is not None:
+        opts["stats"] = True  # fill result.stats; the caller writes the document (one for all videos)
+    try:
+        res = stylize_video(job.src, dst, st, overwrite=overwrite, **opts)
+    except StyleEngineError as exc:  # interrupted or a damaged input: a partial output still has its stats
+        partial = getattr(exc, "result", None)
+        if stats_docs is not None and partial is not None:
+            stats_docs.append(partial.to_dict())
+        raise
     d = res.to_dict()
+    if stats_docs is not None:
+        stats_docs.append(d)
     enc = d.get("encoder") or {}
     return FileResult(str(job.src), str(dst), True, "video", width=enc.get("width"), height=enc.get("height"),
                       backend=st.backend_name,

@@ -105,7 +105,8 @@ def check_preset(ckpt) -> None:
 def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=None, tensorrt: str | bool = "auto",
                  refit: bool = False, overwrite: bool = False, workspace: int | None = None,
                  opt_level: int | None = None, timing_cache: str | os.PathLike | None = None,
-                 opset: int | None = None, exporter: str = "dynamo", validate: bool = True) -> BuildResult:
+                 opset: int | None = None, exporter: str = "dynamo", validate: bool = True,
+                 label: str | None = None) -> BuildResult:
     """Build a bundle from `checkpoint` (a path, or a loaded Checkpoint with `output` given).
 
     shapes: `--shape` specs for TensorRT profiles (see export.profiles); None = default 360p..1080p profile.
@@ -113,6 +114,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
     refit: build refittable plans (switch styles of the same preset by refitting weights).
     workspace: TensorRT workspace limit in MiB. opt_level: builder optimization level 0-5.
     timing_cache: TensorRT timing cache file (default: the user cache folder; shared by all styles).
+    label: what the progress report calls the build (default: the output folder's name).
     """
     from styleengine.core.checkpoint import Checkpoint
 
@@ -136,7 +138,7 @@ def build_bundle(checkpoint, output: str | os.PathLike | None = None, *, shapes=
     tensorrt_build.validate_options(workspace=workspace, opt_level=opt_level)  # bad options fail even without TRT
 
     steps = 3 + (2 if validate else 0) + (1 if trt_ok else 0)
-    with atomic_dir(output, overwrite=overwrite) as tmp, progress(f"build {output.name}", steps, unit="step") as bar:
+    with atomic_dir(output, overwrite=overwrite) as tmp, progress(f"build {label or output.name}", steps, unit="step") as bar:
         _write_checkpoint(ckpt, src, tmp / CHECKPOINT)
         bar.update(advance=1, info="FP32 ONNX export")
         meta = model_metadata(ckpt)

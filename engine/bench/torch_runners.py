@@ -4,8 +4,13 @@ All take the backends' contract (uint8 NHWC host array in, uint8 NHWC host array
 like for like: upload, convert, network, clamp/round, download. On CUDA every iteration records CUDA events on
 the current stream around the three stages, so copies are reported apart from compute.
 
-Variants (CUDA: FP16; CPU: FP32, where FP16 convolutions are emulated):
-  baseline   eager, NCHW contiguous, pageable host memory (what a plain PyTorch script does)
+Every row runs under the numerics the shipped torch backend uses (engine/backend_torch.py): the same uint8
+forward (uint8_forward), cuDNN autotuning on for every row (cuda_numerics), and for FP16 the shipped model
+(half_convs: FP16 convolutions, InstanceNorm statistics in FP32). Only the execution differs between rows.
+
+Variants (CUDA: FP16 unless named otherwise; CPU: FP32, where FP16 convolutions are emulated):
+  baseline   eager FP32, NCHW contiguous, pageable host memory, TF32 OFF (true FP32: the speed-up reference)
+  tf32       the baseline with TF32 on (what a plain PyTorch script gets by default for convolutions; CUDA only)
   fp16-cl    eager, channels_last, pinned host buffers, non-blocking copies
   cudagraph  fp16-cl captured once per shape in a CUDA graph and replayed (CUDA only)
   compile    fp16-cl through torch.compile (inductor), compiled once per shape (dynamic=False)
@@ -18,8 +23,33 @@ from typing import Any
 
 import numpy as np
 
-VARIANTS = ("fp16-cl", "cudagraph", "compile")
+from ..backend_torch import cuda_numerics, fp32_instance_norms, half_convs, uint8_forward
+
+VARIANTS = ("tf32", "fp16-cl", "cudagraph", "compile")
 BASELINE_VARIANT = "eager-fp32"
+CUDA_ONLY = {"cudagraph": "CUDA graphs need a CUDA device", "tf32": "TF32 is a CUDA (Ampere or newer) mode"}
+
+
+def numerics_of(variant: str, cuda: bool) -> str:
+    """The precision name cuda_numerics() gets for a row: 'fp32' turns TF32 off, anything else allows it."""
+    if variant == BASELINE_VARIANT:
+        return "fp32"
+    if variant == "tf32":
+        return "tf32"
+    return "fp16" if cuda else "fp32"
+
+
+def variant_model(model: Any, variant: str, *, half: bool) -> Any:
+    """A copy of `model` as the row runs it (on the CPU; the caller moves it).
+
+    baseline / tf32: the network in FP32, untouched. Other variants: the shipped torch backend's model, i.e.
+    half_convs (FP16 convs, FP32 InstanceNorm wrappers) when `half`, else FP32 with the same InstanceNorm
+    wrappers (a no-op in FP32, so a CPU row runs the same module structure as a GPU row).
+    """
+    m = copy.deepcopy(model).eval().float()
+    if variant in (BASELINE_VARIANT, "tf32"):
+        return m
+    return half_convs(m) if half else fp32_instance_norms(m)
 
 
 class TorchRunner:
@@ -34,14 +64,16 @@ class TorchRunner:
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
         self.variant = variant
-        if variant == "cudagraph" and not self.cuda:
-            raise RuntimeError("CUDA graphs need a CUDA device")
+        if variant in CUDA_ONLY and not self.cuda:
+            raise RuntimeError(CUDA_ONLY[variant])
         self.baseline = variant == BASELINE_VARIANT
-        self.dtype = torch.float32 if self.baseline or not self.cuda else torch.float16
-        self.precision = "fp32" if self.dtype == torch.float32 else "fp16"
-        self.channels_last = not self.baseline
-        self.pinned = self.cuda and not self.baseline
-        model = copy.deepcopy(model).eval().to(self.device, self.dtype)
+        fp32_row = variant in (BASELINE_VARIANT, "tf32") or not self.cuda
+        self.dtype = torch.float32 if fp32_row else torch.float16
+        self.numerics = numerics_of(variant, self.cuda)
+        self.precision = "tf32" if variant == "tf32" else ("fp32" if fp32_row else "fp16")
+        self.channels_last = variant not in (BASELINE_VARIANT, "tf32")
+        self.pinned = self.cuda and self.channels_last
+        model = variant_model(model, variant, half=not fp32_row).to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         for p in model.parameters():
@@ -57,11 +89,13 @@ class TorchRunner:
 
     # -- the work -------------------------------------------------------------------------------------
     def _compute(self, x_u8: Any) -> Any:
-        x = x_u8.permute(0, 3, 1, 2)  # NHWC bytes viewed as NCHW: already channels_last in memory
-        x = x.contiguous() if not self.channels_last else x
-        y = self.model(x.to(self.dtype))
-        y = y.clamp(0, 255).add_(0.5).to(self.torch.uint8)  # +0.5 then truncate = round half up on >= 0
-        return y.permute(0, 2, 3, 1).contiguous()
+        return uint8_forward(self.model, x_u8, self.dtype, self.channels_last)
+
+    def _numerics(self):
+        """cuDNN autotuning on and TF32 as the row asks, around everything the row runs (prepare included, so
+        the algorithms cuDNN picks, the graph captured and the code compiled are the ones timed). Applied on a
+        CPU too, where the flags have no effect but can be read."""
+        return cuda_numerics(self.numerics)
 
     def prepare(self, batch: np.ndarray) -> None:
         """Per-shape setup outside the timed loop: buffers, graph capture, compilation (runs the work once)."""
@@ -75,7 +109,7 @@ class TorchRunner:
             self._host_out = torch.empty(batch.shape, dtype=torch.uint8, pin_memory=True)
         if self.cuda:
             self._dev_in = torch.empty(batch.shape, dtype=torch.uint8, device=self.device)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._numerics():
             if self.variant == "cudagraph":
                 self._dev_in.copy_(torch.from_numpy(batch))
                 side = torch.cuda.Stream(self.device)
@@ -88,15 +122,15 @@ class TorchRunner:
                 with torch.cuda.graph(self._graph):
                     self._graph_out = self._compute(self._dev_in)
                 torch.cuda.synchronize(self.device)
-            else:
-                self.run(batch)
+                return
+        self.run(batch)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
         if self._shape != batch.shape:
             self.prepare(batch)
         src = torch.from_numpy(batch)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._numerics():
             if not self.cuda:
                 self._stages = None
                 return self.fn(src).numpy()

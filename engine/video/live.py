@@ -381,8 +381,9 @@ def _status(stats: Stats, slot: LatestSlot):
                 return
             last[0] = now
             d = _snapshot(stats, slot)
-            bar.update(d["frames_out"], info=f"{d['fps']:.1f} fps  {d['dropped']} dropped  "
-                                            f"latency p50 {d['latency_ms']['p50']} ms")
+            p50 = d["latency_ms"]["p50"]
+            bar.update(d["frames_out"], info=f"{d['fps']:.1f} fps  {d['dropped']} dropped"
+                                            + (f"  latency p50 {p50} ms" if p50 is not None else ""))
 
         yield update
 

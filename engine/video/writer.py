@@ -3,14 +3,20 @@
 Choices (documented for users):
 - Encoder: `auto` picks by container: VP9 for .webm, GIF for .gif, Theora for .ogv, else H.264 (h264_nvenc when a
   one-frame probe encode succeeds; data-centre GPUs such as the H100 have no NVENC; else libx264). `--crf` /
-  `--x264-preset` map to libx264's crf/preset and to NVENC's cq/preset.
+  `--x264-preset` map to libx264's crf/preset and to NVENC's cq/preset. An extension no FFmpeg muxer knows is a
+  one-line error before any work.
+- Pixel format: the first of the encoder's own formats (PyAV `codec.video_formats`) we can produce, preferring
+  4:2:0 YUV. GIF takes 8-bit palette frames: each frame gets its own 256-colour palette (PIL fast octree with
+  Floyd-Steinberg dithering) where the encoder takes pal8, else FFmpeg's fixed rgb8 palette.
 - Colour: RGB -> YUV with the input's matrix when tagged, else BT.709 for HD (>= 720 lines or >= 1280 wide) and
   BT.601 (SMPTE 170M) for SD; limited range; the stream is tagged (matrix, primaries, transfer, range).
 - Odd sizes: 4:2:0 needs even width and height, so odd frames are padded by one pixel (the edge row/column is
   repeated). Nothing is cropped or rescaled; the output is at most 1 px wider/taller.
 - Rotation: the input's display matrix is written to the output stream (frames stay unrotated, like the input).
 - Audio: every audio stream is copied packet for packet when the output container accepts its codec; otherwise it
-  is re-encoded to AAC (or the container's default audio codec) and the result says so. Subtitle streams are
+  is re-encoded to AAC (or the container's default audio codec, e.g. Opus for WebM) at a sample rate that encoder
+  accepts (PyAV `codec.audio_rates`: 44.1 kHz becomes 48 kHz for Opus), and the result says so. A container
+  without audio (GIF) drops it with a note. Subtitle streams are
   copied when the container accepts them (MKV takes SRT/ASS; MP4 does not) and otherwise dropped with a note.
 - All muxing happens on the writer thread; audio is released only up to 0.5 s ahead of the video written so
   far, so the file is well interleaved and memory stays bounded.
@@ -71,15 +77,105 @@ def encoder_works(name: str) -> tuple[bool, str]:
 
 # --codec auto per output container: H.264 where the container holds it, VP9 for WebM, GIF for .gif.
 CONTAINER_CODECS = {".webm": ("libvpx-vp9",), ".gif": ("gif",), ".ogv": ("libtheora",)}
-# Sample rates an audio encoder accepts where it is picky (Opus: 48 kHz and its divisors).
+# Sample rates an audio encoder accepts where it is picky and PyAV does not say (Opus: 48 kHz and its divisors).
 AUDIO_RATES = {"libopus": (48000, 24000, 16000, 12000, 8000), "opus": (48000, 24000, 16000, 12000, 8000)}
+# Pixel formats in order of preference when the encoder takes several (4:2:0 first: what players expect).
+PREFERRED_PIX_FMTS = ("yuv420p", "pal8")
 
 
-def choose_codec(codec: str | None, output: str | Path | None = None) -> str:
-    """'auto' -> an encoder the output container can hold (H.264: h264_nvenc if it really encodes here, else
-    libx264; .webm: VP9; .gif: GIF); an explicit name must be a video encoder."""
+@functools.lru_cache(maxsize=None)
+def muxer_extensions() -> frozenset[str]:
+    """File extensions (".mp4") some FFmpeg muxer of this build claims: what `av.open(path, "w")` can guess."""
     import av
 
+    exts: set[str] = set()
+    for name in av.formats_available:
+        try:
+            fmt = av.ContainerFormat(name, "w")
+        except Exception:  # demuxer-only names
+            continue
+        exts.update("." + e.strip().lower() for e in (fmt.extensions or ()) if e.strip())
+    return frozenset(exts)
+
+
+def check_container(output: str | Path) -> None:
+    """One line, before any work, for an output extension no muxer knows (FFmpeg would only fail at open)."""
+    suffix = Path(output).suffix.lower()
+    known = muxer_extensions()
+    if known and suffix not in known:
+        raise StyleEngineError(f"cannot write {output}: no video container for the extension {suffix or '(none)'}; "
+                               f"use .mp4, .mkv, .mov, .webm or .gif")
+
+
+def audio_rate(codec: str, rate: int) -> int:
+    """`rate`, or the nearest sample rate encoder `codec` accepts (PyAV's audio_rates, else AUDIO_RATES)."""
+    allowed: tuple[int, ...] | None = None
+    try:
+        import av
+
+        allowed = tuple(av.codec.Codec(codec, "w").audio_rates or ()) or None
+    except Exception:
+        allowed = None
+    allowed = allowed or AUDIO_RATES.get(codec)
+    if not allowed or rate in allowed:
+        return rate
+    return min(allowed, key=lambda r: (abs(r - rate), -r))  # e.g. 44.1 kHz -> 48 kHz for Opus
+
+
+@functools.lru_cache(maxsize=None)
+def _can_produce(pix_fmt: str) -> bool:
+    """Can we turn rgb24 frames into `pix_fmt` (our own pal8 quantizer, or FFmpeg's swscale)?"""
+    if pix_fmt == "pal8":
+        return True
+    import av
+
+    try:
+        av.VideoFrame.from_ndarray(np.zeros((2, 2, 3), np.uint8), format="rgb24").reformat(format=pix_fmt)
+        return True
+    except Exception:
+        return False
+
+
+def pick_pix_fmt(codec: str) -> str:
+    """The pixel format to encode `codec` with, from the formats PyAV says the encoder takes."""
+    import av
+
+    formats = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    if not formats:
+        return "yuv420p"
+    for name in PREFERRED_PIX_FMTS:
+        if name in formats and _can_produce(name):
+            return name
+    for name in formats:
+        if _can_produce(name):
+            return name
+    raise StyleEngineError(f"encoder {codec} takes no pixel format we can produce ({', '.join(formats)}); "
+                           f"pick another --codec")
+
+
+def palette_frame(rgb: np.ndarray):
+    """rgb24 array -> pal8 VideoFrame with its own 256-colour palette (fast octree, Floyd-Steinberg dither)."""
+    import av
+    from PIL import Image
+
+    img = Image.fromarray(rgb, "RGB").quantize(256, method=Image.Quantize.FASTOCTREE,
+                                               dither=Image.Dither.FLOYDSTEINBERG)
+    index = np.asarray(img, dtype=np.uint8)
+    rgb_pal = np.asarray(img.getpalette() or [], np.uint8)[: 256 * 3].reshape(-1, 3)
+    argb = np.zeros((256, 4), np.uint8)
+    argb[:, 0] = 255  # opaque
+    argb[: len(rgb_pal), 1:] = rgb_pal
+    return av.VideoFrame.from_ndarray((np.ascontiguousarray(index), argb), format="pal8")
+
+
+def choose_codec(codec: str | None, output: str | Path | None = None, *, container: str | None = None) -> str:
+    """'auto' -> an encoder the output container can hold (H.264: h264_nvenc if it really encodes here, else
+    libx264; .webm: VP9; .gif: GIF); an explicit name must be a video encoder. `container`: an explicit FFmpeg
+    format name (then the extension need not be one FFmpeg knows)."""
+    import av
+
+    if output is not None and container is None:
+        check_container(output)
     if not codec or codec == "auto":
         suffix = Path(output).suffix.lower() if output is not None else ""
         if suffix in CONTAINER_CODECS:
@@ -176,7 +272,7 @@ class VideoWriter:
         self.path = str(path)
         self.cfg = config
         self.stats = stats
-        self.codec = choose_codec(config.codec, self.path)  # "auto": by the container, like the callers
+        self.codec = choose_codec(config.codec, self.path, container=config.format)  # "auto": by the container
         try:
             self.out = av.open(self.path, "w", format=config.format)
         except (av.FFmpegError, ValueError) as exc:
@@ -202,12 +298,8 @@ class VideoWriter:
 
     # ---------------------------------------------------------------- video
     def _setup_video(self, width: int, height: int) -> None:
-        import av
-
         cfg = self.cfg
-        codec = av.codec.Codec(self.codec, "w")
-        formats = [f.name for f in (codec.video_formats or [])]
-        self.pix_fmt = "yuv420p" if not formats or "yuv420p" in formats else formats[0]
+        self.pix_fmt = pick_pix_fmt(self.codec)
         subsampled = self.pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "p010"))
         self.even_w = subsampled or self.pix_fmt.startswith(("yuv422", "yuvj422"))
         self.even_h = subsampled
@@ -235,6 +327,7 @@ class VideoWriter:
             stream.set_display_rotation(cfg.rotation)
         self.video = stream
         self._yuv = self.pix_fmt.startswith(("yuv", "nv12", "p010"))
+        self._palette = self.pix_fmt == "pal8"
 
     def _encoder_options(self) -> dict[str, str]:
         opts = encoder_options(self.codec, self.cfg.crf, self.cfg.preset)
@@ -250,6 +343,8 @@ class VideoWriter:
         import av
 
         rgb = even_pad(rgb, self.even_w, self.even_h)
+        if self._palette:
+            return palette_frame(np.ascontiguousarray(rgb))
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         if self._yuv:
             frame = frame.reformat(format=self.pix_fmt, dst_colorspace=self.colour["colorspace"],
@@ -309,8 +404,9 @@ class VideoWriter:
             if out_s is None:
                 target = "aac" if "aac" in supported else self.out.default_audio_codec
                 if not target or target == "none" or s.codec_context is None:
-                    self.audio_notes.append(f"audio #{s.index} {name}: dropped ({self.out.format.name} "
-                                            "accepts no audio codec we can encode)")
+                    why = (f"{self.out.format.name} holds no audio" if not target or target == "none"
+                           else f"{name} cannot be decoded")
+                    self.audio_notes.append(f"audio #{s.index} {name}: dropped ({why})")
                     continue
                 tc = _AudioTranscoder(self.out, s, target)
                 self._audio_transcoders[s.index] = tc
@@ -409,10 +505,7 @@ class _AudioTranscoder:
 
         self.out = out
         cc = in_stream.codec_context
-        rate = cc.sample_rate or 48000
-        allowed = AUDIO_RATES.get(codec)
-        if allowed and rate not in allowed:
-            rate = min(allowed, key=lambda r: (abs(r - rate), -r))  # e.g. 44.1 kHz -> 48 kHz for Opus
+        rate = audio_rate(codec, cc.sample_rate or 48000)
         self.out_stream = out.add_stream(codec, rate=rate)
         enc = self.out_stream.codec_context
         # Inputs may carry an unordered layout ("1 channels") that encoders refuse: use the standard one.

@@ -13,9 +13,10 @@ import pkgutil
 import typer
 
 from . import console
-from .common import _print_version, flag
+from .common import Group, apply_conventions, flag, version_option
 
 app = typer.Typer(
+    cls=Group,
     name="styleengine",
     help="Fast neural style transfer: train, build (ONNX/TensorRT), stylize images and video, benchmark.",
     no_args_is_help=True,
@@ -27,8 +28,7 @@ app = typer.Typer(
 
 @app.callback()
 def _main(
-    version: bool = typer.Option(False, "--version", metavar="", is_eager=True, callback=_print_version,
-                                 help="Show the version and exit."),
+    version: bool = version_option(),
     quiet: bool = flag("Only warnings and errors on stderr (no progress).", "--quiet", "-q"),
 ) -> None:
     console.configure(quiet=quiet)
@@ -38,6 +38,7 @@ def _register_all() -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("cmd_"):
             importlib.import_module(f"{__name__}.{info.name}").register(app)
+    apply_conventions(app)
 
 
 _register_all()

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per row (alternative to --seconds)."),
         seconds: Optional[float] = typer.Option(None, "--seconds", help="Time budget per row, at least 3 iterations (default 2)."),
         baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Measure the eager FP32 torch baseline row (speed-up reference)."),
-        variant: Optional[str] = typer.Option(None, "--variant", help="Extra torch rows: fp16-cl, cudagraph, compile (comma list) or all."),
+        variant: Optional[str] = typer.Option(None, "--variant", help="Extra torch rows: tf32, fp16-cl, cudagraph, compile (comma list) or all. The baseline is FP32 with TF32 off."),
         seed: int = typer.Option(0, "--seed", help="Seed of the random inputs (and of random preset weights)."),
         rounds: int = typer.Option(1, "--rounds", help="Passes over the whole grid, samples pooled per row (fairer on a busy machine)."),
         threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch and ONNX Runtime (default: each runtime's own)."),

@@ -6,10 +6,15 @@ from typing import List, Optional
 
 import typer
 
-from .common import flag, handle_errors, print_json
+from .common import Group, flag, handle_errors, print_json, version_option
 
-eval_app = typer.Typer(help="Quality measurements.", no_args_is_help=True,
-                     context_settings={"help_option_names": ["-h", "--help"]})
+eval_app = typer.Typer(cls=Group, help="Quality measurements.", no_args_is_help=True,
+                       context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@eval_app.callback()
+def _eval(version: bool = version_option()) -> None:
+    """Quality measurements."""
 
 
 def register(app: typer.Typer) -> None:

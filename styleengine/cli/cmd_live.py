@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from styleengine.core.errors import StyleEngineError
+
 from .common import deprecated, flag, handle_errors, hidden, print_json
 
 
@@ -21,7 +23,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8765, "--port", help="Preview port (0 = any free port)."),
         realtime: bool = flag("Play a file source at its real pace (drops frames when behind, like a camera).", "--realtime"),
         duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many seconds."),
-        max_frames: Optional[int] = typer.Option(None, "--frames", help="Stop after this many stylized frames."),
+        frames: Optional[int] = typer.Option(None, "--frames", help="Stop after this many stylized frames."),
         backend: str = typer.Option("auto", "--backend", help="auto | tensorrt | onnxruntime | openvino | torch."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: best available)."),
         precision: str = typer.Option("auto", "--precision", help="auto | fp32 | fp16 | bf16 | int8."),
@@ -48,10 +50,10 @@ def register(app: typer.Typer) -> None:
             deprecated("live --preset", "--x264-preset")
             x264_preset = x264_preset or preset
         if json and stats == "-":
-            raise typer.BadParameter("only one of --json and --stats - can use stdout")
+            raise StyleEngineError("only one of --json and --stats - can use stdout")
         result = stylize_live(source, style, backend=backend, device=device, precision=precision, max_size=max_size,
                               strength=strength, preserve_color=preserve_color, output=output, preview=preview,
-                              host=host, port=port, realtime=realtime, duration=duration, max_frames=max_frames,
+                              host=host, port=port, realtime=realtime, duration=duration, max_frames=frames,
                               crf=crf, x264_preset=x264_preset, codec=codec, overwrite=overwrite, stats=stats,
                               temporal=temporal_filter(temporal, temporal_blend), capture_size=capture_size,
                               capture_fps=capture_fps)

@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from styleengine.core.errors import StyleEngineError
+
 from .common import deprecated, err, flag, handle_errors, hidden, print_json
 
 
@@ -43,7 +45,7 @@ def register(app: typer.Typer) -> None:
             x264_preset = x264_preset or preset
         document = json or output == "-" or stats == "-"  # stdout then carries that document only
         if sum((json, output == "-", stats == "-")) > 1:
-            raise typer.BadParameter("only one of --json, -o - and --stats - can use stdout")
+            raise StyleEngineError("only one of --json, -o - and --stats - can use stdout")
 
         def report(res) -> None:
             if not res.ok:
@@ -62,5 +64,6 @@ def register(app: typer.Typer) -> None:
             print_json([r.to_dict() for r in results])
         failed = sum(not r.ok for r in results)
         if failed:
-            err(f"{failed} of {len(results)} file(s) failed")
+            if len(results) > 1:  # one input: its own `error:` line says it all
+                err(f"{failed} of {len(results)} file(s) failed")
             raise typer.Exit(2)

@@ -1,5 +1,12 @@
 """Shared CLI plumbing: one-line errors with exit codes, --version on every command, flags shown as flags,
-deprecated option aliases, JSON output."""
+deprecated option aliases, JSON output.
+
+Conventions every command follows (tests/styleengine/test_cli_conventions.py checks them): an option string
+means one thing everywhere (the same python parameter name in every command), `-h`/`--help` and `--version`
+work on every command and group, booleans are flags (no `<bool>` in the help), renamed options stay one release
+as hidden aliases that warn, and when stdout carries a document (--json, -o -, --stats -) nothing else goes
+there.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import sys
 from typing import Any, Callable
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from styleengine.core import __version__
 from styleengine.core.errors import StyleEngineError
@@ -27,6 +35,42 @@ def flag(help: str, *names: str) -> Any:
 def hidden(default: Any, *names: str, is_flag: bool = False) -> Any:
     """An old option name kept for one release (undocumented; the command warns when it is used)."""
     return typer.Option(default, *names, hidden=True, **({"metavar": ""} if is_flag else {}))
+
+
+def _flags_shown_as_flags(params: list) -> list:
+    """Boolean options (the help option, --x/--no-x pairs included) get an empty metavar: no `<bool>`."""
+    for p in params:
+        if getattr(p, "is_flag", False) and getattr(p, "metavar", None) is None:
+            p.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list:
+        return _flags_shown_as_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list:
+        return _flags_shown_as_flags(super().get_params(ctx))
+
+
+def apply_conventions(app: typer.Typer) -> None:
+    """Use Command/Group for every command and group registered under `app` (recursively)."""
+    if app.info.cls in (None, TyperGroup):
+        app.info.cls = Group
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = Command
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            apply_conventions(group.typer_instance)
+
+
+def version_option() -> Any:
+    """--version for a group's callback (commands get it from handle_errors)."""
+    return typer.Option(False, "--version", metavar="", is_eager=True, callback=_print_version,
+                        help="Show the version and exit.")
 
 
 def deprecated(old: str, new: str) -> None:
@@ -61,8 +105,7 @@ def handle_errors(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
 
     sig = inspect.signature(fn)
-    version = inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-        False, "--version", metavar="", is_eager=True, callback=_print_version, help="Show the version and exit."))
+    version = inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=version_option())
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), version])  # type: ignore[attr-defined]
     return wrapper
 

@@ -67,7 +67,8 @@ class Checkpoint:
         }
 
 
-def _torch_load(path: Path) -> Any:
+def torch_load(path: Path) -> Any:
+    """torch.load with weights_only=True, every failure a one-line StyleEngineError (nothing unsafe is run)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -77,7 +78,9 @@ def _torch_load(path: Path) -> Any:
             raise StyleEngineError(
                 f"{path}: refused: the file needs arbitrary unpickling (not a plain weights file); nothing in it was run"
             ) from None
-        raise StyleEngineError(f"{path}: not a readable checkpoint ({first})") from None
+        # torch's own text advises weights_only=False, which would run the file: keep only what it found.
+        detail = str(exc).split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0] if str(exc).strip() else first
+        raise StyleEngineError(f"{path}: not a readable checkpoint ({detail[:120]}); nothing in it was run") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError, MemoryError) as exc:
         # The pickle machinery raises all of these on non-checkpoint bytes (a text file: KeyError on an opcode).
@@ -107,7 +110,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise StyleEngineError(f"checkpoint not found: {path}")
-    obj = _torch_load(path)
+    obj = torch_load(path)
     if not isinstance(obj, dict):
         raise StyleEngineError(f"{path}: unknown checkpoint format (a {type(obj).__name__}, not a dict)")
     fmt = obj.get("format")

@@ -29,8 +29,12 @@ def default_mode(directory: bool = False) -> int:
 
 
 def _check_parent(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise StyleEngineError(f"output folder does not exist: {path.parent}")
+    parent = path.parent
+    if not parent.is_dir():
+        blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise StyleEngineError(f"cannot write {path}: {blocker} is a file, not a folder")
+        raise StyleEngineError(f"output folder does not exist: {parent}")
 
 
 @contextlib.contextmanager
@@ -41,6 +45,8 @@ def atomic_path(target: str | os.PathLike, *, overwrite: bool = True, suffix: st
     """
     target = Path(target)
     _check_parent(target)
+    if target.is_dir():
+        raise StyleEngineError(f"cannot write {target}: a folder of that name is in the way")
     if not overwrite and target.exists():
         raise StyleEngineError(f"output exists (use --overwrite): {target}")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix + ".tmp",

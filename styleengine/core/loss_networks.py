@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from styleengine.core.checkpoint import torch_load
 from styleengine.core.errors import StyleEngineError
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -98,7 +99,7 @@ class VGG16Features(nn.Module):
             raise ValueError(f"unknown VGG16 tap {name!r} ({', '.join(_VGG16_TAPS.values())})")
 
     def load_torchvision(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch_load(path)
         wanted = {k: v for k, v in state.items() if k.startswith("features.")
                   and int(k.split(".")[1]) < len(self.features)}
         try:
@@ -255,7 +256,7 @@ class EfficientNetLite0Features(nn.Module):
             raise StyleEngineError(f"loss network weights not found: {path}")
         with warnings.catch_warnings():  # the package's legacy file (pickle protocol 4) loads fine
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch_load(path)
         # The file also holds the classifier head (_conv_head, _bn1, _fc) that style losses never use.
         state = {k: v for k, v in state.items() if k.startswith(("_conv_stem", "_bn0", "_blocks"))}
         try:

@@ -18,16 +18,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "styleengine"
 
 
+class CacheError(StyleEngineError):
+    """The cache folder cannot be used. It concerns the whole run, never one input file: callers that report
+    failures per file (stylize over a folder) let it abort the run with this one line."""
+
+
 def cache_dir(*parts: str) -> Path:
-    """A folder under the cache root, created on demand; an unusable cache is a one-line error."""
+    """A folder under the cache root, created on demand; an unusable cache is a one-line CacheError."""
     folder = cache_root().joinpath(*parts)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StyleEngineError(f"cannot use the cache folder {folder} ({exc.strerror or exc}); set "
-                               f"STYLEENGINE_CACHE to a writable folder") from None
+        raise CacheError(f"cannot use the cache folder {folder} ({exc.strerror or exc}); set "
+                         f"STYLEENGINE_CACHE to a writable folder") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise StyleEngineError(f"cache folder {folder} is not writable; set STYLEENGINE_CACHE to a writable folder")
+        raise CacheError(f"cache folder {folder} is not writable; set STYLEENGINE_CACHE to a writable folder")
     return folder
 
 

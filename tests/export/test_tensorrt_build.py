@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 import logging
 
 import numpy as np
@@ -334,7 +335,9 @@ def second_style_fp16(tmp_path_factory):
 
 
 @pytest.mark.tensorrt
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="needs TensorRT")
 def test_real_tensorrt_build_refit_and_sidecar(tiny_bundle, tmp_path, second_style_fp16):
+    # (skipped before the fixtures run: they export two ONNX models, which costs minutes on 2 cores)
     trt = pytest.importorskip("tensorrt")
     from styleengine.core.plan_sidecar import current_runtime
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from styleengine.core.errors import StyleEngineError
-from styleengine.engine.video.filters import FrameFilter
+from styleengine.engine.video.filters import FrameFilter, FrameMeta
 from styleengine.engine.video.pipeline import stylize_video
 from styleengine.engine.video.probe import probe
-from styleengine.engine.video.filters import FrameMeta
 
 from .helpers import IdentityBackend, InvertBackend, TinyTorchBackend, frame_image, make_video, read_video, stylizer
 
