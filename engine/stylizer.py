@@ -115,13 +115,17 @@ class Stylizer:
         limit = self._be().max_batch_size()
         return max(1, min(want, limit) if limit else want)
 
-    def prepare(self, width: int, height: int, batch: int | None = None) -> None:
-        """Warm the backend up for frames of this size (CUDA graphs, TensorRT contexts) before timed work."""
+    def prepare(self, width: int, height: int, batch: int | None = None, sample: np.ndarray | None = None) -> None:
+        """Warm the backend up for frames of this size (CUDA graphs, TensorRT contexts) before timed work; with a
+        `sample` frame ((H, W, 3) uint8, e.g. the first frame of a video) also run it once, so first-use work
+        (the auto backend's measured choice, lazy kernel set-up) happens here rather than in the timed loop."""
         w, h = self.target_size(width, height)
         lim = self._be().shape_limits()
         h, w = max(h, lim.min_height), max(w, lim.min_width)
         n = min(batch or self.batch_size, self.max_batch, self._be().max_batch_size() or self.max_batch)
         self._be().prepare([(k, h, w, 3) for k in sorted({1, n})])
+        if sample is not None:
+            self.stylize_batch(check_frame(sample)[None])
 
     # ------------------------------------------------------------------ the one path to the backend
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -255,6 +255,9 @@ class FilePipeline:
             first = next(frames, None)
         if first is None:
             raise self.reader.error or StyleEngineError(f"no video frame in {self.reader.path}")
+        # Set-up (CUDA graphs, the auto backend's measured choice on this real frame) before the clock starts.
+        self.stylizer.prepare(first.rgb.shape[1], first.rgb.shape[0], self.batch, sample=first.rgb)
+        self.stats.t_start = time.perf_counter()
         self.writer = self.writer_factory(first, self.reader)
         info = StreamInfo(first.rgb.shape[1], first.rgb.shape[0], first.time_base, self.reader.info.rate)
         for f in self.filters:
@@ -361,7 +364,6 @@ def stylize_video(input: str | os.PathLike, output: str | os.PathLike, stylizer:
     reader = VideoReader(str(src), threads=decode_threads)
     reader.set_size(*stylizer.target_size(reader.width, reader.height))
     batch = max(1, int(batch_size or stylizer.batch_size))
-    stylizer.prepare(reader.width, reader.height, batch)  # CUDA graphs etc. before the clock starts
     run_stats = Stats(mode="file")
     info = reader.info
     writer_cfg = WriterConfig(codec=codec_name, crf=crf, preset=x264_preset, time_base=info.time_base,

@@ -112,7 +112,8 @@ def test_batches_keep_order_and_real_tiny_network(tmp_path):
     make_video(src, n=11, audio=None)
     be = InvertBackend()
     stylize_video(src, tmp_path / "inv.mp4", stylizer(be), batch_size=4)
-    assert sum(be.batches) == 11 and max(be.batches) <= 4
+    # every frame once, plus the first frame once more as prepare()'s warm-up (before the clock)
+    assert sum(be.batches) == 11 + 1 and be.batches[0] == 1 and max(be.batches) <= 4
     frames = read_video(tmp_path / "inv.mp4")["frames"]
     assert [red_index(f) for f in frames] == list(range(11))
     # and with a real (tiny) network behind the Backend contract
@@ -320,11 +321,11 @@ def test_backend_with_max_batch_1_and_narrow_shape_limits(tmp_path):
     assert res.frames == 7 and (b["width"], b["height"]) == (128, 96)
     assert b["times"] == pytest.approx(times, abs=1e-3)
     assert [red_index(f) for f in b["frames"]] == list(range(7))
-    assert be.batches == [1] * 7 and set(be.shapes) == {(1, 96, 128)}
+    assert be.batches == [1] * (7 + 1) and set(be.shapes) == {(1, 96, 128)}  # + the warm-up frame
     # a caller asking for bigger pipeline batches still never gets more than one frame into the backend
     be.batches.clear()
     stylize_video(big, tmp_path / "out4.mp4", st, batch_size=4)
-    assert be.batches == [1] * 7 and len(read_video(tmp_path / "out4.mp4")["times"]) == 7
+    assert be.batches == [1] * (7 + 1) and len(read_video(tmp_path / "out4.mp4")["times"]) == 7
 
     # 48x36 is below the minimum: padded to 64x64 for the backend, cropped back to 48x36 in the output
     small = tmp_path / "small.mp4"
@@ -334,7 +335,7 @@ def test_backend_with_max_batch_1_and_narrow_shape_limits(tmp_path):
     b = read_video(tmp_path / "small_out.mp4")
     assert res.frames == 5 and len(b["frames"]) == 5 and (b["width"], b["height"]) == (48, 36)
     assert [red_index(f) for f in b["frames"]] == list(range(5))
-    assert be_small.batches == [1] * 5 and set(be_small.shapes) == {(1, 64, 64)}
+    assert be_small.batches == [1] * (5 + 1) and set(be_small.shapes) == {(1, 64, 64)}  # + the warm-up frame
 
     # without --max-size the 256x192 frames exceed 128x128: one line naming --max-size, no output left
     with pytest.raises(StyleEngineError) as ei:
