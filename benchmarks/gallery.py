@@ -5,8 +5,8 @@ its painting, plus a small overview grid and the numbers that go with the pictur
 
 Per style, `gallery_<name>.jpg`: one row [painting | photo 1 | photo 2 | photo 3 | video frame], every stylized
 image at its own full size (the painting scaled to the row height). `gallery_grid.jpg`: photo + every style on
-the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's and the style
-distance to the painting (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
+the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's, the style
+distance to the painting and the content distance to the photo (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
 photos, public domain usage; a Big Buck Bunny frame, CC BY 3.0), so reruns are comparable. Runs through the
 public Stylizer with ONNX Runtime FP32: the models' own output.
 """
@@ -74,7 +74,9 @@ def main() -> None:
     inputs = {n: np.asarray(Image.open(args.inputs / n).convert("RGB")) for n in IMAGES}
     metrics = {}
     if not args.no_metrics:
-        from styleengine.engine.quality import StyleDistance, peakiness_ratio
+        from styleengine.engine.quality import ContentDistance, StyleDistance, peakiness_ratio
+
+        content = ContentDistance()
     small = []
     for name, style, painting in styles_to_render(args.styles):
         with Stylizer(style, "onnxruntime", precision="fp32") as st:
@@ -86,7 +88,8 @@ def main() -> None:
         if not args.no_metrics:
             sd = StyleDistance(painting) if painting else None
             metrics[name] = {n: {"peakiness_x_photo": round(peakiness_ratio(o, inputs[n]), 3),
-                                 "style_distance": round(sd.image(o), 4) if sd else None} for n, o in outs.items()}
+                                 "style_distance": round(sd.image(o), 4) if sd else None,
+                                 "content_distance": round(content(inputs[n], o), 4)} for n, o in outs.items()}
     first = np.asarray(Image.fromarray(inputs[IMAGES[0]]).resize((256, 171), Image.LANCZOS))
     tiles = [first] + small
     cols = 4

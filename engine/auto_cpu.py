@@ -118,8 +118,7 @@ class Decision:
 
 def machine_key(threads: int | None) -> str:
     cpu = cpu_info()
-    versions = {k: package_version(PACKAGES[k]) for k in ("onnxruntime", "torch")}
-    versions["openvino"] = package_version(["openvino"])
+    versions = {k: package_version(PACKAGES[k]) for k in ("onnxruntime", "openvino", "torch")}
     return json.dumps({"cpu": cpu["name"], "isa": cpu["isa"], "threads": threads or physical_cores(),
                        "versions": versions}, sort_keys=True)
 

@@ -24,7 +24,7 @@ NAMED_SIZES: dict[str, tuple[int, int]] = {
     "4k": (2160, 3840),
     "2160p": (2160, 3840),
 }
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MAX_PIXELS = 64 * 2160 * 3840  # one batch; beyond this a typo is likelier than a real request
 BASELINE = "baseline"
 DEFAULT_SIZES = {"cpu": "256,512", "cuda": "720p,1080p,4k"}

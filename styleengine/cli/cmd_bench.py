@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         style: str = typer.Argument(..., help="Bundle folder, .pt checkpoint, built-in style name, or a preset "
                                               "(johnson, fast; also preset:NAME) with RANDOM weights for pure speed work."),
         backend: str = typer.Option("all", "--backend", "-b", help="Comma list of backends, 'all' (unavailable ones are listed with the reason) or 'none' (baseline and --variant rows only)."),
-        precision: str = typer.Option("auto", "--precision", "-p", help="Comma list of fp32, fp16, int8; auto = fp32 on CPU, fp32,fp16 on CUDA (a backend that cannot run one is listed with the reason)."),
+        precision: str = typer.Option("auto", "--precision", "-p", help="Comma list of fp32, fp16, bf16, int8; auto = fp32 on CPU, fp32,fp16 on CUDA (a backend that cannot run one is listed with the reason)."),
         size: Optional[str] = typer.Option(None, "--size", help="Comma list: 256, 512, 360p, 720p, 1080p, 4k or HxW. Default: 256,512 on CPU; 720p,1080p,4k on CUDA."),
         batch: str = typer.Option("1", "--batch", help="Comma list of batch sizes."),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

@@ -95,6 +95,8 @@ PACKAGES = {
     "torch": ["torch"],
     "onnx": ["onnx"],
     "onnxruntime": ["onnxruntime-gpu", "onnxruntime"],
+    "openvino": ["openvino"],
+    "cuda-python": ["cuda-python", "cuda-bindings"],
     "tensorrt": ["tensorrt", "tensorrt-cu13", "tensorrt-cu12"],
     "pycuda": ["pycuda"],
     "av (PyAV)": ["av"],
