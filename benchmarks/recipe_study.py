@@ -50,6 +50,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "crop384": (dict(image_size=384), "384-px crops"),
     "sw3": (dict(style_weight=3.0), "style weight 3"),
     "swag1_sw3": (dict(swag_temperature=1.0, style_weight=3.0), "SWAG (temperature 1) with style weight 3"),
+    "sw2_s768": (dict(style_weight=2.0, style_size=768), "style weight 2, style image 768 px"),
     "sw3_nostem": (dict(style_weight=3.0, style_layers=["block1.expand", "block3.expand", "block5.expand",
                                                         "block8.expand"]), "style weight 3, no stem tap"),
 }

@@ -24,10 +24,11 @@ import numpy as np
 
 from styleengine.core.bundle import load_bundle
 from styleengine.core.errors import StyleEngineError
+from styleengine.core.shapes import fit_size
 
 from .builtin_styles import PAINTINGS, get_builtin, style_image_path
 from .flicker import InputMotion, WarpErrorMeter
-from .postprocess import fit_size, resize
+from .postprocess import resize
 from .quality import StyleDistance
 from .stylizer import Stylizer
 from .temporal import TemporalConfig, TemporalStabilizer

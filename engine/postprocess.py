@@ -1,4 +1,4 @@
-"""Adjustments around the network: --max-size (before), --preserve-color and --strength (after).
+"""Adjustments around the network: the --max-size resize (before), --preserve-color and --strength (after).
 
 All work on (H, W, 3) or (N, H, W, 3) uint8 RGB arrays and return uint8 of the same shape.
 """
@@ -19,16 +19,6 @@ def check_strength(strength: float) -> float:
     if not (0.0 <= strength <= 1.0) or strength != strength:
         raise StyleEngineError(f"--strength must be between 0 and 1, got {strength}")
     return strength
-
-
-def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    """(W, H) scaled so the long side is at most max_size (never upscaled); aspect ratio kept."""
-    if not max_size or max(width, height) <= max_size:
-        return width, height
-    if max_size < 1:
-        raise StyleEngineError(f"--max-size must be a positive number of pixels, got {max_size}")
-    scale = max_size / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def resize(rgb: np.ndarray, size: tuple[int, int], alpha: np.ndarray | None = None):

@@ -19,7 +19,8 @@ from typing import Iterable
 
 from styleengine.core.errors import StyleEngineError
 
-MIN_SIDE = 8  # = styleengine.core.network.MIN_SIDE (not imported: this module must not need torch)
+# Smallest side the network accepts: reflection padding needs every feature map (1/4 scale) >= 2 px.
+MIN_SIDE = 8
 MAX_SIDE = 16384
 MAX_BATCH = 256
 

@@ -59,3 +59,15 @@ def test_profile_roundtrip_and_nhwc_shapes():
     assert Profile.from_dict(p.to_dict()) == p
     assert p.input_shapes() == ((1, 256, 256, 3), (2, 1080, 1920, 3), (8, 1080, 1920, 3))
     assert parse_shape(p.spec()) == p
+
+
+def test_fit_size_only_downscales_keeps_aspect_and_refuses_tiny_limits():
+    from styleengine.core.shapes import fit_size
+
+    assert fit_size(4000, 3000, 1000) == (1000, 750)
+    assert fit_size(3000, 4000, 1000) == (750, 1000)
+    assert fit_size(640, 360, 1000) == (640, 360)
+    assert fit_size(640, 360, None) == (640, 360)
+    assert fit_size(1000, 10, 100) == (100, 1)  # never below 1 px; the Stylizer pads up to MIN_SIDE
+    with pytest.raises(StyleEngineError, match="at least 8"):
+        fit_size(640, 360, 4)

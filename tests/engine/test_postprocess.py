@@ -13,13 +13,6 @@ def _ycc(rgb):
     return rgb.astype(np.float64) @ pp._TO_YCC.T.astype(np.float64)
 
 
-def test_fit_size_only_downscales_and_keeps_aspect():
-    assert pp.fit_size(4000, 3000, 1000) == (1000, 750)
-    assert pp.fit_size(3000, 4000, 1000) == (750, 1000)
-    assert pp.fit_size(640, 360, 1000) == (640, 360)
-    assert pp.fit_size(640, 360, None) == (640, 360)
-
-
 def test_resize_keeps_alpha_in_step():
     rgb = np.zeros((40, 80, 3), np.uint8)
     alpha = np.full((40, 80), 200, np.uint8)
