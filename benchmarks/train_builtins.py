@@ -4,8 +4,8 @@
     nice python benchmarks/train_builtins.py --work W [--styles starry_night,...] [--steps 3000] [--threads 1]
     python benchmarks/train_builtins.py --work W --install [--styles ...]
 
-Every built-in is the `fast` preset trained from seed 0 (the same initialization, which keeps weight blending
-between built-ins meaningful) with the trainer's defaults for efficientnet-lite0 — the recipe chosen by
+Every built-in is the `fast` preset, trained from seed 0 or fine-tuned from one that was (`--init-from`; the shared
+ancestry keeps weight blending between built-ins meaningful), with the trainer's defaults for efficientnet-lite0 — the recipe chosen by
 benchmarks/recipe_study.py — on the same photos, in resumable chunks (a killed run continues where it stopped;
 the preview grid and loss curve grow beside each run). `--install` writes each finished model with FP16 weights,
 its attribution, lineage and full training config, builds its bundle (FP32/FP16 ONNX, validated against
@@ -39,18 +39,18 @@ SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "style
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
 
 
-def config(painting: str, work: Path, steps: int, chunk: int) -> TrainConfig:
+def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None) -> TrainConfig:
     run = work / "builtins" / painting
     run.mkdir(parents=True, exist_ok=True)
     held = work / "heldout"
     return TrainConfig(SHARED_STYLES / f"{painting}.jpg", work / "photos", run / f"{painting}.pt", preset="fast",
                        loss_net="efficientnet-lite0", steps=steps, seed=0, checkpoint_every=chunk,
                        preview_every=chunk, preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
-                       style_name=painting, attribution=attribution_for(painting), half=True)
+                       style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from)
 
 
-def train_one(painting: str, work: Path, steps: int, chunk: int) -> Path:
-    cfg = config(painting, work, steps, chunk)
+def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None) -> Path:
+    cfg = config(painting, work, steps, chunk, init_from)
     if cfg.output.exists():
         return cfg.output
     t0 = time.time()
@@ -65,13 +65,15 @@ def install(painting: str, work: Path, steps: int, chunk: int) -> None:
     cfg = config(painting, work, steps, chunk)
     ck = load_checkpoint(cfg.output)
     c = ck.train_config
+    init = c.get("init_from")
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
                "loss_net": "efficientnet-lite0", "lr": c["lr"], "content_weight": c["content_weight"],
                "style_weight": c["style_weight"], "tv_weight": c["tv_weight"],
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
-               "device": "cpu (2 shared cores)", "init_from": "seed 0",
+               "device": "cpu (2 shared cores)",
+               "init_from": f"{init['name']} ({init['steps']} steps from seed 0)" if init else "seed 0",
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
     target = STYLES_DIR / f"{painting}.engine"
@@ -93,6 +95,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--chunk", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="fine-tune from this finished model (e.g. WORK/builtins/starry_night/starry_night.pt)")
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
@@ -104,7 +108,7 @@ def main() -> None:
         if args.install:
             install(painting, args.work, args.steps, args.chunk)
         else:
-            train_one(painting, args.work, args.steps, args.chunk)
+            train_one(painting, args.work, args.steps, args.chunk, args.init_from)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,9 @@ PREVIEW_PHOTOS = 3
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "global_batch", "seed", "lr",
                 "content_weight", "style_weight", "tv_weight", "stability_weight", "content_layers",
-                "style_layers", "style_norm", "swag_temperature")
+                "style_layers", "style_norm", "swag_temperature", "init_from")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"swag_temperature": 0.0}
+_RESUME_DEFAULTS = {"swag_temperature": 0.0, "init_from": None}
 
 
 @dataclass
@@ -93,6 +93,7 @@ class TrainConfig:
     swag_temperature: float | None = None
     stability_weight: float = 0.0
     seed: int = 0
+    init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # what the run writes beside the output
     checkpoint_every: int = 500
     preview_every: int | None = None  # default: checkpoint_every; 0 = off
@@ -111,7 +112,7 @@ class TrainConfig:
     half: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("style_image", "data_dir", "output", "loss_weights", "log", "state_path"):
+        for name in ("style_image", "data_dir", "output", "loss_weights", "log", "state_path", "init_from"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 setattr(self, name, Path(value))
@@ -326,6 +327,12 @@ class Trainer:
         self.net = net.to(dev)
         if self.use_cl:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.init = None
+        if cfg.init_from is not None:
+            self.init = load_checkpoint(cfg.init_from)
+            if self.init.arch.to_dict() != self.arch.to_dict():
+                raise StyleEngineError(f"--init-from {cfg.init_from}: a {self.init.arch.preset} network "
+                                       f"{list(self.init.arch.widths)}, not the {self.arch.preset} network trained here")
         self.config = self.recipe()
         with torch.no_grad():  # the style targets: computed once, kept in fp32
             sfeats = self.net(self.style.to(dev), set(self.style_layers))
@@ -334,7 +341,10 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)
         model = TransformerNet(self.arch)
-        _init_output_layer(model, self.style, cfg.image_size)
+        if self.init is not None:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.init.state_dict.items()})
+        else:
+            _init_output_layer(model, self.style, cfg.image_size)
         model = model.to(dev)
         if self.use_cl:
             model = model.to(memory_format=torch.channels_last)
@@ -383,7 +393,10 @@ class Trainer:
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
             "seed": cfg.seed, "dataset_images": len(self.scan.files),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
-            "channels_last": self.use_cl, "device": self.dev.type, "output_init": "style-mean",
+            "channels_last": self.use_cl, "device": self.dev.type,
+            "output_init": "style-mean" if self.init is None else "init_from",
+            "init_from": None if self.init is None else {"name": self.init.style_name, "sha256": self.init.sha256,
+                                                         "steps": self.init.train_config.get("steps")},
         }
 
     def _restore(self, path: Path) -> int:

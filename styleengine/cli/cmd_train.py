@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
                                                                     "(0 = off; default per loss net)."),
         stability_weight: float = typer.Option(0.0, help="Temporal-stability regularizer weight (video; 0 = off)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
+        init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
+                                                            "style of the same preset)."),
         checkpoint_every: int = typer.Option(500, help="Write a resumable train state every N steps (0 = off)."),
         preview_every: Optional[int] = typer.Option(None, help="Add a row to the preview grid every N steps "
                                                                "(default: --checkpoint-every; 0 = off)."),

@@ -142,6 +142,19 @@ def test_swag_changes_training_is_recorded_and_old_states_without_it_resume(tmp_
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
 
 
+def test_init_from_starts_from_another_models_weights_and_is_recorded(tmp_path, photos, style):
+    base = run(style, photos, tmp_path / "base.pt", **_tiny(steps=3, lr=1e-2))
+    tuned = run(style, photos, tmp_path / "tuned.pt", **_tiny(steps=1, lr=1e-12, init_from=base.path))
+    a, b = load_checkpoint(base.path), load_checkpoint(tuned.path)
+    assert all(torch.allclose(a.state_dict[k], b.state_dict[k], atol=1e-6) for k in a.state_dict)  # lr ~0: unchanged
+    assert b.train_config["init_from"]["sha256"] == a.sha256 and b.train_config["output_init"] == "init_from"
+    fresh = load_checkpoint(run(style, photos, tmp_path / "fresh.pt", **_tiny(steps=1, lr=1e-12)).path)
+    assert not torch.allclose(fresh.state_dict["res1.conv1.conv2d.weight"], a.state_dict["res1.conv1.conv2d.weight"])
+    other = ArchConfig("custom", (4, 8, 8), 1)
+    with pytest.raises(StyleEngineError, match="init-from"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, arch=other, init_from=base.path))
+
+
 def test_cpu_training_output_conv_hook_keeps_numerics(tmp_path):
     from styleengine.core.network import TransformerNet
     from styleengine.train.trainer import _output_conv_channels_last
