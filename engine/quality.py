@@ -26,14 +26,14 @@ CONTENT_LAYER = "block4.expand"  # 1/8 scale: shapes and objects, not the fine t
 PEAK_BAND = (0.125, 0.375)  # cycles/pixel: the mid band, where painted textures live
 PEAK_PERCENTILE = 99.99
 RING_WIDTH = 0.01  # cycles/pixel
-JPEG_LINE = 0.006  # cycles/pixel around k/8: JPEG's 8x8 blocks put spikes there in any decoded photo
 
 
 def spectral_peakiness(img: np.ndarray) -> float:
     """The 99.99th percentile, over the mid band, of the luminance FFT magnitude relative to the median of
     its ring (frequencies of the same radius; Hann window). Dividing by the ring median makes it a measure of
-    spikes (periodic textures), not of the spectrum's slope (blur or sharpness). The frequencies of JPEG
-    block edges (a property of the source file, not of a style) are left out."""
+    spikes (periodic textures, such as the 4-px line grid an under-trained network's stride-2 convolutions and
+    x2 upsamplings leave), not of the spectrum's slope (blur or sharpness). JPEG block edges of a source photo
+    are spikes too, at k/8 cycles/px, which is why the ratio to the photo's own peakiness is what counts."""
     rgb = np.asarray(img, dtype=np.float64)
     y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
     y = y - y.mean()
@@ -43,8 +43,7 @@ def spectral_peakiness(img: np.ndarray) -> float:
     fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None] * np.ones((1, w))
     fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :] * np.ones((h, 1))
     r = np.sqrt(fx ** 2 + fy ** 2)
-    jpeg = (np.abs(fx * 8 - np.round(fx * 8)) < 8 * JPEG_LINE) | (np.abs(fy * 8 - np.round(fy * 8)) < 8 * JPEG_LINE)
-    keep = (r >= PEAK_BAND[0]) & (r <= PEAK_BAND[1]) & ~jpeg
+    keep = (r >= PEAK_BAND[0]) & (r <= PEAK_BAND[1])
     rings = np.minimum((r / RING_WIDTH).astype(int), int(0.75 / RING_WIDTH))
     relative = []
     for ring in np.unique(rings[keep]):

@@ -60,9 +60,9 @@ PREVIEW_PHOTOS = 3
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "global_batch", "seed", "lr",
                 "content_weight", "style_weight", "tv_weight", "stability_weight", "content_layers",
-                "style_layers", "style_norm", "swag_temperature", "init_from")
+                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"swag_temperature": 0.0, "init_from": None}
+_RESUME_DEFAULTS = {"swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
 
 
 @dataclass
@@ -91,6 +91,7 @@ class TrainConfig:
     content_layers: tuple[str, ...] | None = None
     style_layers: tuple[str, ...] | None = None
     swag_temperature: float | None = None
+    loss_jitter: int | None = None  # random 0..N-1 px shift of output and photo before the loss network
     stability_weight: float = 0.0
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
@@ -254,6 +255,19 @@ def _init_output_layer(model: TransformerNet, style: torch.Tensor, image_size: i
         conv.bias.copy_(style.mean(dim=(0, 2, 3)))
 
 
+def jitter(y: torch.Tensor, x: torch.Tensor, pixels: int, generator: torch.Generator):
+    """Both images cropped by the same random offset of 0..pixels-1 rows and columns before the loss network.
+
+    The loss network's stride-2 convolutions see a pattern on a fixed pixel grid (the 4-px line grid of the
+    generator's own stride-2 convolutions and x2 upsamplings) the same way every step, so such a pattern can lower
+    the style loss; shifting the sampling phase every step takes that reward away. 0 = off."""
+    if pixels <= 1:
+        return y, x
+    dy, dx = (int(v) for v in torch.randint(0, pixels, (2,), generator=generator))
+    h, w = y.shape[-2] - pixels + 1, y.shape[-1] - pixels + 1
+    return y[..., dy:dy + h, dx:dx + w], x[..., dy:dy + h, dx:dx + w]
+
+
 def _output_conv_channels_last(model: TransformerNet) -> None:
     """oneDNN's NCHW backward for the 3-channel 9x9 output conv is ~4x slower than its channels_last one and
     takes ~40% of a CPU step; converting just that conv's input is 1.4-1.6x per step (other layers are
@@ -285,6 +299,7 @@ class Trainer:
         self.sw = defaults.style_weight if cfg.style_weight is None else float(cfg.style_weight)
         self.tw = defaults.tv_weight if cfg.tv_weight is None else float(cfg.tv_weight)
         self.swag_t = defaults.swag_temperature if cfg.swag_temperature is None else float(cfg.swag_temperature)
+        self.jitter = defaults.loss_jitter if cfg.loss_jitter is None else int(cfg.loss_jitter)
         self.style_norm = defaults.style_norm
         self.dev = dist_util.local_device(cfg.device)
         if self.dev.type == "cuda" and not torch.cuda.is_available():
@@ -391,6 +406,7 @@ class Trainer:
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
             "stability_weight": float(cfg.stability_weight), "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
+            "loss_jitter": self.jitter,
             "seed": cfg.seed, "dataset_images": len(self.scan.files),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": self.use_cl, "device": self.dev.type,
@@ -427,9 +443,10 @@ class Trainer:
         dev, amp = self.dev, self.amp_dtype
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = self.ddp_model(x)
-            yfeats = self.net(y, set(self.style_layers) | set(self.content_layers))
+            ys, xs = jitter(y, x, self.jitter, _step_generator(self.cfg.seed, step, self.info.rank))
+            yfeats = self.net(ys, set(self.style_layers) | set(self.content_layers))
             with torch.no_grad():
-                xfeats = self.net(x, set(self.content_layers))
+                xfeats = self.net(xs, set(self.content_layers))
         relative = self.style_norm == "relative"
         l_content = sum(content_loss(swag(yfeats[k], self.swag_t), swag(xfeats[k], self.swag_t), relative=relative)
                         for k in self.content_layers)

@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         style_layers: Optional[str] = typer.Option(None, help="Comma-separated style taps."),
         swag_temperature: Optional[float] = typer.Option(None, help="SWAG softmax smoothing of the loss features "
                                                                     "(0 = off; default per loss net)."),
+        loss_jitter: Optional[int] = typer.Option(None, help="Shift output and photo by a random 0..N-1 px before "
+                                                             "the loss network (against grid textures; default per loss net)."),
         stability_weight: float = typer.Option(0.0, help="Temporal-stability regularizer weight (video; 0 = off)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "

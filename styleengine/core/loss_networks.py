@@ -44,8 +44,10 @@ class LossNetDefaults:
     # error divided by the style Gram's mean square, so layers of very different magnitude count alike.
     style_norm: str = "gram-mse"
     style_layer_weights: tuple[float, ...] = field(default=())
-    # SWAG softmax temperature for the loss features (losses.swag); 0 = off.
+    # SWAG softmax temperature for the loss features (swag()); 0 = off.
     swag_temperature: float = 0.0
+    # Random shift (0..N-1 px) of output and photo before the loss network (trainer.jitter); 0 = off.
+    loss_jitter: int = 0
 
 
 # ----------------------------------------------------------------------------------------------- VGG16

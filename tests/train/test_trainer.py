@@ -12,7 +12,7 @@ import torch
 from styleengine.core.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
 from styleengine.core.errors import StyleEngineError
 from styleengine.core.network import ArchConfig
-from styleengine.train.trainer import TrainConfig, train
+from styleengine.train.trainer import TrainConfig, jitter, train
 
 TINY = ArchConfig("custom", (4, 8, 16), 1)
 RUN_OPTIONS = ("resume", "overwrite", "stop_after")
@@ -140,6 +140,26 @@ def test_swag_changes_training_is_recorded_and_old_states_without_it_resume(tmp_
     del state["train_config"]["swag_temperature"]
     torch.save(state, part.state_path)
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+
+
+def test_loss_jitter_shifts_both_images_alike_per_step_and_is_recorded(tmp_path, photos, style):
+    y = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
+    x = y + 0.5
+    offsets = set()
+    for seed in range(20):
+        ys, xs = jitter(y, x, 4, torch.Generator().manual_seed(seed))
+        assert ys.shape == xs.shape == (2, 3, 13, 13)
+        assert torch.equal(xs - ys, torch.full_like(ys, 0.5))  # the same crop of both
+        offsets.add((int(ys[0, 0, 0, 0]) // 16, int(ys[0, 0, 0, 0]) % 16))
+    assert offsets <= {(r, c) for r in range(4) for c in range(4)} and len(offsets) > 4
+    a, b = jitter(y, x, 4, torch.Generator().manual_seed(3)), jitter(y, x, 4, torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0])
+    assert jitter(y, x, 1, torch.Generator())[0] is y and jitter(y, x, 0, torch.Generator())[0] is y
+    on = run(style, photos, tmp_path / "j.pt", **_tiny(steps=2, loss_jitter=4))
+    assert load_checkpoint(on.path).train_config["loss_jitter"] == 4
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2))
+    assert load_checkpoint(off.path).train_config["loss_jitter"] == 0
+    assert on.final_losses["style"] != off.final_losses["style"]
 
 
 def test_init_from_starts_from_another_models_weights_and_is_recorded(tmp_path, photos, style):
