@@ -80,6 +80,7 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
 
 def test_stop_and_resume_equals_uninterrupted_run(tmp_path, photos, style):
     full = run(style, photos, tmp_path / "full.pt", **_tiny(steps=6))
+    assert full.steps == 6 and full.path.exists()
     part = run(style, photos, tmp_path / "part.pt", **_tiny(steps=6, stop_after=4))
     assert part.steps == 4 and not (tmp_path / "part.pt").exists()
     state = torch.load(part.state_path, weights_only=True)
