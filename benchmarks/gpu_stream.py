@@ -76,7 +76,7 @@ class IdentityStylizer:
     def target_size(self, width: int, height: int) -> tuple[int, int]:
         return self.like.target_size(width, height)
 
-    def prepare(self, width: int, height: int, batch: int | None = None) -> None:
+    def prepare(self, width: int, height: int, batch: int | None = None, sample: np.ndarray | None = None) -> None:
         pass
 
     def stylize_batch(self, frames: np.ndarray) -> np.ndarray:
