@@ -98,7 +98,11 @@ def main() -> None:
     gap = np.full((8, rows[0].shape[1], 3), 255, np.uint8)
     print(save(np.concatenate(sum([[r, gap] for r in rows], [])[:-1], 0), args.out / "gallery_grid.jpg"))
     if metrics:
-        (args.out / "gallery.json").write_text(json.dumps({"inputs": list(IMAGES), "styles": metrics}, indent=1) + "\n")
+        means = {name: {k: round(float(np.mean([m[k] for m in per.values()])), 4)
+                        for k in ("peakiness_x_photo", "style_distance", "content_distance")
+                        if all(m[k] is not None for m in per.values())} for name, per in metrics.items()}
+        with atomic_path(args.out / "gallery.json", suffix=".json") as tmp:
+            tmp.write_text(json.dumps({"inputs": list(IMAGES), "mean": means, "styles": metrics}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

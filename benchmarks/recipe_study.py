@@ -32,11 +32,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELD_OUT = ("kodim04.png", "kodim08.png", "kodim14.png", "kodim23.png", "chelsea.png")
 VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_720p.mp4": (10, 60, 110)}
 
+# The recipe before the study, pinned (the trainer's defaults are now the study's choice).
 BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
-            seed=0)
+            seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0)
+NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
+# Quick probes of the 4-px texture at a quarter of the cost: 128-px crops, 384-px style image, style weight 2,
+# 300 steps (--steps 300); each compared with p128_base.
+PROBE = dict(image_size=128, style_size=384, style_weight=2.0)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
-    "base": ({}, "256-px crops (the paper), 512-px style image, efficientnet-lite0 defaults"),
+    "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
     "style768": (dict(style_size=768), "style image 768 px"),
     "style384": (dict(style_size=384), "style image 384 px"),
     "swag1": (dict(swag_temperature=1.0), "SWAG, temperature 1"),
@@ -51,8 +56,11 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "sw3": (dict(style_weight=3.0), "style weight 3"),
     "swag1_sw3": (dict(swag_temperature=1.0, style_weight=3.0), "SWAG (temperature 1) with style weight 3"),
     "sw2_s768": (dict(style_weight=2.0, style_size=768), "style weight 2, style image 768 px"),
-    "sw3_nostem": (dict(style_weight=3.0, style_layers=["block1.expand", "block3.expand", "block5.expand",
-                                                        "block8.expand"]), "style weight 3, no stem tap"),
+    "sw3_nostem": (dict(style_weight=3.0, style_layers=NO_STEM), "style weight 3, no stem tap"),
+    "p128_base": (dict(PROBE), "probe: 128-px crops, 384-px style, style weight 2"),
+    "p128_jit4": (dict(PROBE, loss_jitter=4), "probe + loss jitter 4 px"),
+    "p128_jit8": (dict(PROBE, loss_jitter=8), "probe + loss jitter 8 px"),
+    "p128_jit4_nostem": (dict(PROBE, loss_jitter=4, style_layers=NO_STEM), "probe + loss jitter 4 px, no stem tap"),
 }
 
 
@@ -118,7 +126,9 @@ def _stylize(model, img: np.ndarray) -> np.ndarray:
         return model(x).clamp(0, 255).round().byte()[0].permute(1, 2, 0).numpy()
 
 
-def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
+def report(work: Path, out: Path, painting: str, variants: list[str], at_step: int | None = None,
+           base: str = "base") -> None:
+    """Final models, or with `at_step` every variant's snapshot at that step (equal budgets for unfinished runs)."""
     import torch
 
     from styleengine.core.checkpoint import load_checkpoint
@@ -128,21 +138,23 @@ def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)
     held = sorted((work / "heldout").iterdir())
-    photos = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in held}
+    photos = {p.stem: np.array(Image.open(p).convert("RGB")) for p in held}
     sd = StyleDistance(SHARED / "styles" / f"{painting}.jpg")
     cd = ContentDistance()
     rows, outputs = {}, {}
     for name in variants:
-        path = work / "runs" / f"{painting}_{name}" / "model.pt"
+        vdir = work / "runs" / f"{painting}_{name}"
+        path = vdir / ("model.pt" if at_step is None else f"snap_{at_step:05d}.pt")
         if not path.exists():
-            print(f"[{name}] not trained yet", file=sys.stderr)
+            print(f"[{name}] no {path.name} yet", file=sys.stderr)
             continue
         ck = load_checkpoint(path)
+        steps = at_step or ck.train_config["steps"]
         model = ck.build_model()
         outs = {k: _stylize(model, v) for k, v in photos.items()}
         outputs[name] = outs
         peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
-        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": ck.train_config["steps"],
+        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
                       "peakiness_ratio": round(float(np.mean(peaky)), 3),
                       "peakiness_ratio_max": round(float(np.max(peaky)), 3),
                       "style_distance": round(sd(list(outs.values())), 4),
@@ -150,21 +162,23 @@ def report(work: Path, out: Path, painting: str, variants: list[str]) -> None:
                       "train_config": ck.train_config}
         print(f"[{name}] {rows[name]['peakiness_ratio']} {rows[name]['style_distance']} "
               f"{rows[name]['content_distance']}", file=sys.stderr)
-    base = "base" if "base" in outputs else None
+    base = base if base in outputs else None
+    tag = painting + ("" if at_step is None else f"_at{at_step}") + ("" if base in (None, "base") else f"_vs_{base}")
     show = [k for k in ("kodim23", "chelsea", "cars_0050") if k in photos]
     for name, outs in outputs.items():
         cols = [photos] + ([outputs[base]] if base and name != base else []) + [outs]
         grid = np.concatenate([np.concatenate([_fit(c[k], 512) for c in cols], 1) for k in show], 0)
-        Image.fromarray(grid).save(out / f"{painting}_{name}.jpg", quality=85)
-    (out / f"{painting}_study.json").write_text(json.dumps(
-        {"painting": painting, "base": BASE, "held_out": [p.name for p in held], "variants": list(rows.values()),
+        Image.fromarray(grid).save(out / f"{tag}_{name}.jpg", quality=85)
+    (out / f"{tag}_study.json").write_text(json.dumps(
+        {"painting": painting, "base": BASE, "compared_with": base, "at_step": at_step, "held_out": [p.name for p in held], "variants": list(rows.values()),
          "environment": environment()}, indent=1))
-    lines = [f"# Recipe study: {painting}, `fast` preset, equal step budgets", "",
+    when = "final models" if at_step is None else f"every run's snapshot at step {at_step}"
+    lines = [f"# Recipe study: {painting}, `fast` preset, {when}; images: [photo | {base} | variant]", "",
              "| variant | change | steps | peakiness (x photo) | style distance | content distance |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
               f"{r['peakiness_ratio_max']}) | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
-    (out / f"{painting}_study.md").write_text("\n".join(lines) + "\n")
+    (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
 
 
 def _fit(img: np.ndarray, width: int) -> np.ndarray:
@@ -182,6 +196,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "recipe")
+    ap.add_argument("--at-step", type=int, default=None, help="report: compare every run's snapshot at this step")
+    ap.add_argument("--base", default="base", help="report: the variant the side-by-side images compare against")
     args = ap.parse_args()
     names = [v for v in args.variants.split(",") if v]
     unknown = [v for v in names if v not in VARIANTS]
@@ -196,7 +212,7 @@ def main() -> None:
         for name in names:
             train_variant(name, args.work, args.steps, args.chunk, args.painting)
     else:
-        report(args.work, args.out, args.painting, names)
+        report(args.work, args.out, args.painting, names, args.at_step, args.base)
 
 
 if __name__ == "__main__":

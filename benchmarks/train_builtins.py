@@ -15,7 +15,6 @@ torch) into styleengine/assets/styles/<name>.engine and records it in index.json
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from styleengine.core.checkpoint import load_checkpoint
+from styleengine.core.checkpoint import load_checkpoint, save_model
 from styleengine.engine.builtin_styles import (
     PAINTINGS,
     STYLES_DIR,
@@ -37,6 +36,8 @@ from styleengine.train.trainer import TrainConfig, train
 
 SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
+# The study's larger style scale (its 768 variants): the strokes of a ~1000-px reproduction at close to native size.
+STYLE_SIZE = 768
 
 
 def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None) -> TrainConfig:
@@ -44,7 +45,7 @@ def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | 
     run.mkdir(parents=True, exist_ok=True)
     held = work / "heldout"
     return TrainConfig(SHARED_STYLES / f"{painting}.jpg", work / "photos", run / f"{painting}.pt", preset="fast",
-                       loss_net="efficientnet-lite0", steps=steps, seed=0, checkpoint_every=chunk,
+                       loss_net="efficientnet-lite0", style_size=STYLE_SIZE, steps=steps, seed=0, checkpoint_every=chunk,
                        preview_every=chunk, preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
                        style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from)
 
@@ -68,7 +69,7 @@ def install(painting: str, work: Path, steps: int, chunk: int) -> None:
     init = c.get("init_from")
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
-               "loss_net": "efficientnet-lite0", "lr": c["lr"], "content_weight": c["content_weight"],
+               "loss_net": "efficientnet-lite0", "loss_jitter": c.get("loss_jitter", 0), "lr": c["lr"], "content_weight": c["content_weight"],
                "style_weight": c["style_weight"], "tv_weight": c["tv_weight"],
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
@@ -79,8 +80,10 @@ def install(painting: str, work: Path, steps: int, chunk: int) -> None:
     target = STYLES_DIR / f"{painting}.engine"
     with tempfile.TemporaryDirectory() as d:
         half = Path(d) / f"{painting}.pt"  # FP16 weights, as shipped (the trainer wrote them with half=True)
-        shutil.copyfile(cfg.output, half)
-        assert all(v.dtype == torch.float16 for v in load_checkpoint(half).state_dict.values() if v.is_floating_point())
+        assert all(v.dtype == torch.float16 for v in ck.state_dict.values() if v.is_floating_point())
+        # The same weights (FP16 -> FP32 -> FP16 is exact) with today's attribution of the painting.
+        save_model(half, ck.build_model(), style={**ck.style, "attribution": attribution_for(painting)},
+                   train_config=ck.train_config, loss_net=ck.loss_net, half=True)
         build_bundle(half, target, tensorrt="off", overwrite=True)
     entries = read_index()
     entries[painting] = index_entry(painting, painting, target.name, "fast", summary)

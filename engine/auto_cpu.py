@@ -7,7 +7,8 @@ EPYC without it favours other kernels). So on the first frame of a size class, e
   1. run on that frame (scaled to at most PROXY_PIXELS) and compared with the FP32 reference (ONNX Runtime or
      OpenVINO FP32 on the same ONNX, which the build validated against torch to 1 level): a candidate below
      MIN_PSNR_DB is rejected, whatever its speed -- so a lossy INT8 model is never chosen;
-  2. timed, one warm-up then as many runs as the budget allows (TIME_BUDGET_S for all candidates together);
+  2. timed after that warm-up, round-robin (one call of each per round, so load drift hits all alike), as many
+     rounds as the budget allows (TIME_BUDGET_S for all candidates together); the median counts;
 
 the fastest candidate that passed wins. The decision (with every candidate's numbers) is cached in
 <cache>/auto-cpu.json, keyed by CPU model + ISA + threads + runtime versions, the style's FP32 ONNX and the
@@ -130,14 +131,17 @@ def choose(trials: list[Trial]) -> Trial | None:
 
 
 def measure(frame: np.ndarray, candidates: list[CandidateSpec], make: Callable[[CandidateSpec], Backend], *,
-            budget_s: float = TIME_BUDGET_S, min_psnr: float = MIN_PSNR_DB,
+            budget_s: float = TIME_BUDGET_S, min_psnr: float = MIN_PSNR_DB, max_rounds: int = 20,
             clock: Callable[[], float] = time.perf_counter) -> tuple[list[Trial], dict[str, Backend]]:
     """Run, check and time every candidate on `frame` ((1, H, W, 3)). The first candidate that runs is the
-    FP32 reference. Returns the trials and the candidates that loaded (label -> backend), for reuse."""
+    FP32 reference. The candidates that pass are timed round-robin, one call each per round, until the budget
+    is spent: a machine whose load drifts (another process, turbo clocks) then slows them alike instead of
+    whichever happened to be timed during the busy second. Returns the trials and the candidates that loaded
+    (label -> backend), for reuse."""
     trials: list[Trial] = []
     loaded: dict[str, Backend] = {}
+    timing: list[tuple[Trial, Backend]] = []
     reference = None
-    timed_s = 0.0
     for spec in candidates:
         name = label(spec)
         trial = Trial(name)
@@ -160,19 +164,24 @@ def measure(frame: np.ndarray, candidates: list[CandidateSpec], make: Callable[[
             if trial.psnr_db < min_psnr:
                 trial.status, trial.reason = "rejected", f"{trial.psnr_db:.1f} dB < {min_psnr:.0f} dB vs fp32"
                 continue
-        left = budget_s - timed_s
-        if left <= 0:
-            trial.status, trial.reason = "not timed", "time budget spent"
-            continue
-        runs = []
-        while True:
+        timing.append((trial, be))
+    runs: dict[str, list[float]] = {t.candidate: [] for t, _ in timing}
+    timed_s = 0.0
+    for _ in range(max_rounds):
+        for trial, be in timing:
+            if timed_s >= budget_s:
+                break
             t0 = clock()
             be.infer(frame)
-            runs.append(clock() - t0)
-            if sum(runs) >= left / max(1, len(candidates) - len(trials) + 1) or len(runs) >= 20:
-                break
-        timed_s += sum(runs)
-        trial.ms = round(1000 * float(np.median(runs)), 3)
+            runs[trial.candidate].append(clock() - t0)
+            timed_s += runs[trial.candidate][-1]
+        if timed_s >= budget_s:
+            break
+    for trial, _ in timing:
+        if runs[trial.candidate]:
+            trial.ms = round(1000 * float(np.median(runs[trial.candidate])), 3)
+        else:
+            trial.status, trial.reason = "not timed", "time budget spent"
     return trials, loaded
 
 

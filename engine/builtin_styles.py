@@ -40,9 +40,11 @@ PAINTINGS: dict[str, dict[str, str]] = {
     "udnie": {"title": "Udnie (Young American Girl, The Dance)", "artist": "Francis Picabia", "year": "1913",
               "rights": "public domain (US: published before 1931; EU since 2024)"},
     "woman_with_hat": {"title": "Woman with a Hat", "artist": "Henri Matisse", "year": "1905",
-                       "rights": "public domain (US: published before 1931; EU since 2025)"},
+                       "rights": "public domain (US: published before 1931; EU since 2025)",
+                       "source": "photographic reproduction from github.com/jcjohnson/neural-style (examples/inputs)"},
     "shipwreck": {"title": "The Shipwreck", "artist": "J. M. W. Turner", "year": "c. 1805",
-                  "rights": "public domain worldwide (artist died 1851)"},
+                  "rights": "public domain worldwide (artist died 1851)",
+                  "source": "photographic reproduction from github.com/jcjohnson/neural-style (examples/inputs)"},
 }
 REPRODUCTION_SOURCE = "photographic reproduction from github.com/jcjohnson/fast-neural-style (images/styles)"
 
@@ -68,7 +70,7 @@ def style_image_path(painting: str, styles_dir: Path | None = None) -> Path | No
 
 def attribution_for(painting: str) -> str:
     p = PAINTINGS[painting]
-    return f"{p['artist']}, {p['title']}, {p['year']}; {p['rights']}; {REPRODUCTION_SOURCE}"
+    return f"{p['artist']}, {p['title']}, {p['year']}; {p['rights']}; {p.get('source', REPRODUCTION_SOURCE)}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -12,6 +13,15 @@ ASSETS = Path(__file__).parent / "assets"
 @pytest.fixture(scope="session")
 def assets() -> Path:
     return ASSETS
+
+
+@pytest.fixture()
+def runner():
+    """typer's CliRunner with stdout and stderr apart (the CLI's results vs its messages)."""
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # Click >= 8.2 always keeps stderr separate
+        return CliRunner()
 
 
 def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1):

@@ -238,7 +238,7 @@ def _preview_photo(path: Path, size: int) -> np.ndarray:
     im = load_rgb(path)
     w, h = im.size
     s = size / min(w, h)
-    return np.asarray(im.resize((max(MIN_SIDE, round(w * s)), max(MIN_SIDE, round(h * s)))))
+    return np.array(im.resize((max(MIN_SIDE, round(w * s)), max(MIN_SIDE, round(h * s)))))
 
 
 def _init_output_layer(model: TransformerNet, style: torch.Tensor, image_size: int, target_std: float = 40.0) -> None:

@@ -201,18 +201,20 @@ class EfficientNetLite0Features(nn.Module):
     linear), "block<i>.expand" / "block<i>.dw" (post-ReLU6 activations inside block i)."""
 
     name = "efficientnet-lite0"
-    # Tuned on starry_night + Kodak photos by looking at previews (see trainer docstring). Post-ReLU6 activations
+    # The recipe benchmarks/recipe_study.py chose (results in benchmarks/results/recipe/). Post-ReLU6 activations
     # inside the blocks behave like VGG's relu taps; block outputs are linear and make poor Gram features.
     # Relative (scale-free) normalization lets layers whose activation scales differ ~100x count alike.
-    # Content at block2.expand (1/4 scale) keeps shapes far better than block4.expand (1/8); style weight 0.5
-    # (vs 1.5-4) keeps the photo recognizable; TV 100 damps the stride-2 stem's fine stripe texture.
+    # Content at block2.expand (1/4 scale) keeps shapes far better than block4.expand (1/8). Style weight 2:
+    # 0.5 left a colour remap, 3 loses the photo. The stride-2 stem and 1/4-scale taps reward a 4-px periodic
+    # texture; a random 0-3 px shift before the loss network (loss_jitter 4) halves its spectral peak.
     defaults = LossNetDefaults(
         content_layers=("block2.expand",),
         style_layers=("stem", "block1.expand", "block3.expand", "block5.expand", "block8.expand"),
         content_weight=1.0,
-        style_weight=0.5,
+        style_weight=2.0,
         tv_weight=100.0,
         style_norm="relative",
+        loss_jitter=4,
     )
 
     def __init__(self) -> None:

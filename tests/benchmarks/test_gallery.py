@@ -27,3 +27,6 @@ def test_gallery_script_on_a_tiny_bundle(tiny_bundle, tmp_path):
     metrics = json.loads((tmp_path / "gallery.json").read_text())["styles"]["tiny"]
     assert set(metrics) == {"kodim23.jpg", "kodim14.jpg", "chelsea.jpg", "bunny_frame.jpg"}
     assert all(m["peakiness_x_photo"] > 0 and m["style_distance"] is None for m in metrics.values())
+    mean = json.loads((tmp_path / "gallery.json").read_text())["mean"]["tiny"]
+    assert set(mean) == {"peakiness_x_photo", "content_distance"}  # no painting: no style distance to average
+    assert abs(mean["peakiness_x_photo"] - sum(m["peakiness_x_photo"] for m in metrics.values()) / 4) < 1e-3

@@ -13,11 +13,15 @@ from styleengine.engine.backend import Backend
 
 
 class FakeClock:
-    def __init__(self):
+    def __init__(self, busy_until: float = 0.0):
         self.t = 0.0
+        self.busy_until = busy_until  # every call takes twice as long before this time (another process)
 
     def __call__(self):
         return self.t
+
+    def spend(self, seconds: float) -> None:
+        self.t += seconds * (2.0 if self.t < self.busy_until else 1.0)
 
 
 def fake_runtime(clock: FakeClock, ms: float, noise: float = 0.0, fails: str | None = None):
@@ -35,7 +39,7 @@ def fake_runtime(clock: FakeClock, ms: float, noise: float = 0.0, fails: str | N
                 raise StyleEngineError(fails)
 
         def _infer(self, batch):
-            clock.t += ms / 1000
+            clock.spend(ms / 1000)
             out = 255 - batch.astype(np.int16)
             if noise:
                 out = out + np.random.default_rng(0).normal(0, noise, out.shape).round().astype(np.int16)
@@ -49,8 +53,8 @@ def frame():
     return np.random.default_rng(1).integers(0, 256, (1, 48, 64, 3), dtype=np.uint8)
 
 
-def run(specs, frame, tiny_bundle, budget=3.0):
-    clock = FakeClock()
+def run(specs, frame, tiny_bundle, budget=3.0, busy_until=0.0):
+    clock = FakeClock(busy_until)
     table = {auto_cpu.label(s): fake_runtime(clock, *s[2]) for s in specs}
     cands = [(s[0], s[1]) for s in specs]
     trials, loaded = auto_cpu.measure(frame, cands, lambda spec: table[auto_cpu.label(spec)](
@@ -85,6 +89,16 @@ def test_the_time_budget_bounds_the_measurement(frame, tiny_bundle):
                      ("onnxruntime", {"precision": "int8"}, (100.0,))], frame, tiny_bundle, budget=3.0)
     assert trials["onnxruntime fp32"].ms == 2500.0  # one timed run at least
     assert trials["onnxruntime int8"].status == "not timed"
+    assert auto_cpu.choose(list(trials.values())).candidate == "openvino fp32"
+
+
+def test_load_drift_hits_every_candidate_alike(frame, tiny_bundle):
+    """The machine is busy for the first 1.5 s: timed one after the other, the candidate timed first (here the
+    truly faster one) would look slow and lose; timed round-robin, the busy rounds hit both alike."""
+    trials, _ = run([("openvino", {"precision": "fp32"}, (90.0,)),
+                     ("onnxruntime", {"precision": "fp32"}, (100.0,))], frame, tiny_bundle, busy_until=1.5)
+    ov, ort = trials["openvino fp32"], trials["onnxruntime fp32"]
+    assert ov.ms == pytest.approx(90.0) and ort.ms == pytest.approx(100.0)  # medians of the quiet rounds
     assert auto_cpu.choose(list(trials.values())).candidate == "openvino fp32"
 
 

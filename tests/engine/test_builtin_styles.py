@@ -11,7 +11,7 @@ from styleengine.core.errors import StyleEngineError
 from styleengine.engine import builtin_styles as bs
 from styleengine.engine.backend import REGISTRY, create_backend, get_backend
 
-REQUIRED = {"starry_night", "great_wave", "composition_vii", "the_scream"}
+REQUIRED = {"starry_night", "great_wave", "composition_vii", "the_scream", "udnie", "woman_with_hat", "shipwreck"}
 
 
 def test_the_paintings_are_shipped_as_verified_bundles_and_attributed():
@@ -27,6 +27,7 @@ def test_the_paintings_are_shipped_as_verified_bundles_and_attributed():
         assert "public domain" in s.attribution and s.artist in s.attribution
         assert (b.manifest["style"] or {}).get("attribution") == s.attribution
         assert s.train_summary["steps"] > 0 and s.train_summary["loss_net"] == "efficientnet-lite0"
+        assert s.train_summary["init_from"] and s.train_summary["style_size"] and s.train_summary["data"]  # lineage
         assert bs.style_image_path(s.painting) is not None  # reference for `eval flicker`'s style distance
     assert bs.builtin_bundle("starry_night").path == found["starry_night"].path
     assert bs.builtin_bundle("no_such_style") is None
@@ -51,6 +52,8 @@ def test_checkpoints_are_fp16_and_match_the_index():
         assert ck.style["name"] == s.name and ck.style["attribution"] == s.attribution
         assert ck.train_config["loss_net"].startswith("efficientnet-lite0")
         assert ck.train_config["steps"] == s.train_summary["steps"]
+        assert ck.train_config["style_weight"] == s.train_summary["style_weight"]
+        assert (ck.train_config["init_from"] or {}).get("sha256") or s.train_summary["init_from"] == "seed 0"
 
 
 def test_index_errors_are_one_line(tmp_path):

@@ -202,6 +202,26 @@ def fake_cudart(devices=2, fail=None):
     return rt
 
 
+def copy_round_trip(cuda, src, dst, handle, before_sync=None):
+    """pinned src -> device -> pinned dst on one stream between two events, as the TensorRT runner does.
+    Returns the device buffer and the stream."""
+    dev = cuda.alloc(src.nbytes)
+    stream = cuda.stream()
+    assert cuda.stream_handle(stream) == handle
+    start, end = cuda.event(), cuda.event()
+    cuda.record(start, stream)
+    cuda.htod_async(dev, src, stream)
+    cuda.dtoh_async(dst, dev, stream)
+    cuda.record(end, stream)
+    assert not dst.any()  # nothing has run before the synchronize
+    if before_sync:
+        before_sync(start, end)
+    cuda.synchronize(stream)
+    assert np.array_equal(dst, src)
+    assert cuda.elapsed_ms(start, end) == 2.0  # start to end, positive
+    return dev, stream
+
+
 def test_cudart_pinned_arrays_copies_and_events():
     rt = fake_cudart()
     cuda = cr.CudartRuntime(rt, 1)
@@ -212,21 +232,13 @@ def test_cudart_pinned_arrays_copies_and_events():
     assert src.ctypes.data in rt.host  # the array IS the page-locked allocation, not a copy of it
     src[...] = pattern(src.shape, np.float32)
     dst[...] = 0
-    dev = cuda.alloc(src.nbytes)
-    stream = cuda.stream()
-    assert cuda.stream_handle(stream) == 0x5000
-    start, end = cuda.event(), cuda.event()
-    cuda.record(start, stream)
-    cuda.htod_async(dev, src, stream)
-    cuda.dtoh_async(dst, dev, stream)
-    cuda.record(end, stream)
-    assert not dst.any()  # nothing has run before the synchronize
-    with pytest.raises(StyleEngineError, match="cudaEventElapsedTime.*cudaErrorNotReady"):
-        cuda.elapsed_ms(start, end)
-    cuda.synchronize(stream)
-    assert np.array_equal(dst, src)
+
+    def not_ready(start, end):
+        with pytest.raises(StyleEngineError, match="cudaEventElapsedTime.*cudaErrorNotReady"):
+            cuda.elapsed_ms(start, end)
+
+    dev, _ = copy_round_trip(cuda, src, dst, 0x5000, not_ready)
     assert np.array_equal(rt.gpu.view(dev, src.nbytes).view(np.float32).reshape(src.shape), src)
-    assert cuda.elapsed_ms(start, end) == 2.0
 
     cuda.free_pinned(src)
     assert ("cudaFreeHost", (src.ctypes.data,)) in rt.calls
@@ -366,18 +378,8 @@ def test_torch_runtime_pinned_copies_and_events():
     f = cuda.pinned((5,), np.float16)
     assert f.shape == (5,) and f.dtype == np.float16
     src[...] = pattern(src.shape, np.uint8, 1)
-    dev = cuda.alloc(src.nbytes)
-    stream = cuda.stream()
-    assert cuda.stream_handle(stream) == 0x9000
-    e0, e1 = cuda.event(), cuda.event()
-    cuda.record(e0, stream)
-    cuda.htod_async(dev, src, stream)
-    cuda.dtoh_async(dst, dev, stream)
-    cuda.record(e1, stream)
-    assert not dst.any()
-    cuda.synchronize(stream)
-    assert np.array_equal(dst, src) and np.array_equal(torch.gpu.mem[dev], src.reshape(-1))
-    assert cuda.elapsed_ms(e0, e1) == 2.0
+    dev, stream = copy_round_trip(cuda, src, dst, 0x9000)
+    assert np.array_equal(torch.gpu.mem[dev], src.reshape(-1))
     # both copies non-blocking from the pinned tensors themselves (so torch really copies asynchronously)
     assert torch.copies == [("cpu", "cuda", True, True), ("cuda", "cpu", True, True)]
     with cuda.activate():
@@ -476,18 +478,7 @@ def test_pycuda_runtime_pinned_copies_and_events():
         src, dst = cuda.pinned((2, 2, 3), np.uint8), cuda.pinned((2, 2, 3), np.uint8)
         assert src.shape == (2, 2, 3) and src.dtype == np.uint8 and any(src is p for p in drv.pinned)
         src[...] = pattern(src.shape, np.uint8, 2)
-        dev = cuda.alloc(src.nbytes)
-        stream = cuda.stream()
-        assert cuda.stream_handle(stream) == 0xABC
-        e0, e1 = cuda.event(), cuda.event()
-        cuda.record(e0, stream)
-        cuda.htod_async(dev, src, stream)
-        cuda.dtoh_async(dst, dev, stream)
-        cuda.record(e1, stream)
-        assert not dst.any()
-        cuda.synchronize(stream)
-        assert np.array_equal(dst, src)
-        assert cuda.elapsed_ms(e0, e1) == 2.0  # start to end, positive
+        dev, _ = copy_round_trip(cuda, src, dst, 0xABC)
         cuda.free(dev)
         assert dev.freed
     assert drv.log[-2:] == ["push", "pop"]

@@ -4,6 +4,7 @@ and progress is plain lines on a non-terminal stderr."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -14,19 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from styleengine.cli import app
 
 TRAIN_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "train"
-
-
-@pytest.fixture()
-def runner():
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:  # Click >= 8.2 always keeps stderr separate
-        return CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +141,27 @@ def test_unwritable_output_folder_simulated_fails_per_file_and_the_run_continues
     assert sorted(p.name for p in out.glob("*.png")) == ["p0.png", "p1.png", "p2.png"]
     assert "1 of 4 file(s) failed" in r.stderr
     assert not list(out.rglob(".*"))  # no temp files left
+
+
+def test_disk_full_while_writing_fails_that_file_and_leaves_no_partial_file(runner, tiny_bundle, tmp_path,
+                                                                           monkeypatch):
+    """ENOSPC in the middle of an image write (simulated): one line for that file, no half-written output."""
+    photos = _folder(tmp_path)
+    out = tmp_path / "out"
+    real_save = Image.Image.save
+
+    def save(self, fp, *args, **kw):
+        if "p1" in str(fp):
+            Path(fp).write_bytes(b"half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kw)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    r = stylize(runner, photos, "-o", out, "--style", tiny_bundle, "--backend", "onnxruntime")
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    lines = error_lines(r)
+    assert len(lines) == 1 and "p1.png" in lines[0] and "No space left on device" in lines[0], r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p2.png"]  # no p1, no temp file
 
 
 def test_output_whose_parent_is_a_file(runner, tiny_bundle, tmp_path):

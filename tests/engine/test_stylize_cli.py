@@ -8,18 +8,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from styleengine.cli import app
 from styleengine.engine import stylize_images
-
-
-@pytest.fixture()
-def runner():
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:  # Click >= 8.2 always keeps stderr separate
-        return CliRunner()
 
 
 def _save(path, w=24, h=18, seed=0, mode="RGB"):

@@ -11,19 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from styleengine.cli import app
 
 TRAIN_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "train"
-
-
-@pytest.fixture()
-def runner():
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:  # Click >= 8.2 always keeps stderr separate
-        return CliRunner()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from styleengine.cli import app
 from styleengine.core.errors import StyleEngineError
@@ -56,14 +55,6 @@ def make_clip_with_aac_44k(path: Path, *, n: int = N_FRAMES, w: int = 48, h: int
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return make_clip_with_aac_44k(tmp_path_factory.mktemp("clip") / "clip.mp4")
-
-
-@pytest.fixture()
-def runner():
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:  # Click >= 8.2 always keeps stderr separate
-        return CliRunner()
 
 
 def stylize(runner, *args):
