@@ -443,7 +443,8 @@ class Trainer:
         dev, amp = self.dev, self.amp_dtype
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = self.ddp_model(x)
-            ys, xs = jitter(y, x, self.jitter, _step_generator(self.cfg.seed, step, self.info.rank))
+            # One shift per global batch (rank 0's draw on every rank), as a single process would make it.
+            ys, xs = jitter(y, x, self.jitter, _step_generator(self.cfg.seed, step, 0))
             yfeats = self.net(ys, set(self.style_layers) | set(self.content_layers))
             with torch.no_grad():
                 xfeats = self.net(xs, set(self.content_layers))

@@ -27,10 +27,14 @@ def test_signal_midway_leaves_playable_partial_output(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.3"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the pipeline is writing (its temp file exists), then let a few frames through
-    deadline = time.monotonic() + 30
+    # (a fresh venv compiles every imported package's bytecode on first use: slow on a loaded 2-core box)
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(p.name.startswith(".out.mp4") for p in tmp_path.iterdir()):
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
+    assert any(p.name.startswith(".out.mp4") for p in tmp_path.iterdir()), "the pipeline never started writing"
     time.sleep(1.0)
+    assert proc.poll() is None, "the run ended before the signal could land mid-way"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
