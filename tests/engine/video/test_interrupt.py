@@ -24,8 +24,11 @@ def test_signal_midway_leaves_playable_partial_output(tmp_path, sig):
     make_video(src, n=60, w=256, h=192, audio="aac")  # big enough that finalizing takes a moment
     digest = sha256_file(src)
     # 0.3 s a frame: 60 frames >= 18 s, so the signal lands mid-way even on a loaded box
+    # SIGINT at its default in the child: a test run started as a background job (`cmd &` in a script) has it
+    # ignored, which the child would inherit (and Python then installs no KeyboardInterrupt handler).
     proc = subprocess.Popen([sys.executable, "-m", "tests.engine.video.run_stylize", str(src), str(dst), "0.3"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # wait until the pipeline is writing (its temp file exists), then let a few frames through
     # (a fresh venv compiles every imported package's bytecode on first use: slow on a loaded 2-core box)
     deadline = time.monotonic() + 120
