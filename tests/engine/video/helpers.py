@@ -26,10 +26,11 @@ def frame_image(i: int, w: int, h: int) -> np.ndarray:
 
 def make_video(path: Path, *, n: int = 12, w: int = 48, h: int = 36, durations_ms=(40,), audio: str | None = "aac",
                rotation: int = 0, colorspace: str | None = None, fmt: str | None = None,
-               start_ms: int = 0) -> list[float]:
+               start_ms: int = 0, audio_rate: int | None = None, audio_layout: str = "mono") -> list[float]:
     """Write an H.264 video (+ optional audio track covering it); returns the frame times in seconds.
 
-    durations_ms cycles over the frames: (40,) is 25 fps CFR, (20, 40, 80) is VFR.
+    durations_ms cycles over the frames: (40,) is 25 fps CFR, (20, 40, 80) is VFR. audio_rate defaults to
+    8 kHz for PCM and 48 kHz otherwise.
     """
     import av
 
@@ -49,8 +50,8 @@ def make_video(path: Path, *, n: int = 12, w: int = 48, h: int = 36, durations_m
         v.set_display_rotation(rotation)
     a = None
     if audio:
-        a = out.add_stream(audio, rate=8000 if audio.startswith("pcm_") else 48000)
-        a.layout = "mono"
+        a = out.add_stream(audio, rate=audio_rate or (8000 if audio.startswith("pcm_") else 48000))
+        a.layout = audio_layout
     times = []
     pts = start_ms
     for i in range(n):
@@ -81,12 +82,15 @@ def make_video(path: Path, *, n: int = 12, w: int = 48, h: int = 36, durations_m
             m = min(step, total - t)
             x = 0.3 * np.sin(np.arange(t, t + m) * 2 * np.pi * 440 / rate)
             if fmt_name in ("s16", "s16p"):
-                arr = (x * 32767).astype(np.int16)[None]
+                x = (x * 32767).astype(np.int16)
             elif fmt_name in ("u8", "u8p"):
-                arr = (x * 127 + 128).astype(np.uint8)[None]
+                x = (x * 127 + 128).astype(np.uint8)
             else:
-                arr = x.astype(np.float32)[None]
-            af = av.AudioFrame.from_ndarray(arr, format=fmt_name, layout="mono")
+                x = x.astype(np.float32)
+            channels = a.codec_context.layout.nb_channels
+            # the same tone in every channel: one row per channel when planar, interleaved when packed
+            arr = np.repeat(x[None], channels, 0) if fmt_name.endswith("p") else np.repeat(x, channels)[None]
+            af = av.AudioFrame.from_ndarray(arr, format=fmt_name, layout=audio_layout)
             af.sample_rate, af.pts = rate, t
             for p in a.encode(af):
                 out.mux(p)

@@ -15,40 +15,14 @@ from styleengine.core.errors import StyleEngineError
 from styleengine.engine.video import writer as writer_mod
 from styleengine.engine.video.writer import VideoWriter, WriterConfig, choose_codec
 
-from .helpers import frame_image, read_video
+from .helpers import make_video, read_video
 
 N_FRAMES = 10
 
 
 def make_clip_with_aac_44k(path: Path, *, n: int = N_FRAMES, w: int = 48, h: int = 36) -> Path:
     """H.264 + AAC stereo at 44.1 kHz (a rate Opus cannot take), 25 fps."""
-    import av
-
-    rate = 44100
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "crf": "20"})
-        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
-        a = out.add_stream("aac", rate=rate)
-        a.layout = "stereo"
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(frame_image(i, w, h), format="rgb24").reformat(format="yuv420p")
-            frame.pts = i
-            for p in v.encode(frame):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-        cc = a.codec_context
-        total, step, t = int(n / 25 * rate), cc.frame_size or 1024, 0
-        while t < total:
-            m = min(step, total - t)
-            x = (0.3 * np.sin(np.arange(t, t + m) * 2 * np.pi * 440 / rate)).astype(np.float32)
-            af = av.AudioFrame.from_ndarray(np.stack([x, x]), format="fltp", layout="stereo")
-            af.sample_rate, af.pts = rate, t
-            for p in a.encode(af):
-                out.mux(p)
-            t += m
-        for p in a.encode(None):
-            out.mux(p)
+    make_video(path, n=n, w=w, h=h, audio="aac", audio_rate=44100, audio_layout="stereo")
     return path
 
 
