@@ -14,6 +14,8 @@ side-by-side image against the base ([photo | base | variant]) and the numbers:
   mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
 - style distance: Gram distance to the painting in efficientnet-lite0 (quality.StyleDistance; lower = closer).
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
+- grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (_grid_error);
+  the network's two stride-2 stages make a fixed 4-px grid possible, and this measures it directly.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from styleengine.core.network import preset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELD_OUT = ("kodim04.png", "kodim08.png", "kodim14.png", "kodim23.png", "chelsea.png")
@@ -35,6 +40,7 @@ VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_7
 # The recipe before the study, pinned (the trainer's defaults are now the study's choice).
 BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
             seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0)
+BILINEAR_FAST = replace(preset("fast"), upsample="bilinear")
 NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
 # Quick probes of the 4-px texture at a quarter of the cost: 128-px crops, 384-px style image, style weight 2,
 # 300 steps (--steps 300); each compared with p128_base.
@@ -61,6 +67,33 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "p128_jit4": (dict(PROBE, loss_jitter=4), "probe + loss jitter 4 px"),
     "p128_jit8": (dict(PROBE, loss_jitter=8), "probe + loss jitter 8 px"),
     "p128_jit4_nostem": (dict(PROBE, loss_jitter=4, style_layers=NO_STEM), "probe + loss jitter 4 px, no stem tap"),
+    "p128_jit4_aa": (dict(PROBE, loss_jitter=4, loss_antialias=True),
+                     "probe + loss jitter 4 px, low-pass before the loss network's stride-2 convolutions"),
+    "p128_jit4_up2": (dict(PROBE, loss_jitter=4, loss_upsample=2),
+                      "probe + loss jitter 4 px, images upsampled x2 before the loss network"),
+    "p128_jit4_cstem": (dict(PROBE, loss_jitter=4, content_layers=["stem", "block2.expand"]),
+                        "probe + loss jitter 4 px, content also at the stem (1/2 scale)"),
+    "p128_jit4_shift10": (dict(PROBE, loss_jitter=4, shift_weight=10.0),
+                          "probe + loss jitter 4 px, shift-equivariance loss weight 10"),
+    "p128_jit4_shift50": (dict(PROBE, loss_jitter=4, shift_weight=50.0),
+                          "probe + loss jitter 4 px, shift-equivariance loss weight 50"),
+    "p128_s768_shift50": (dict(PROBE, style_size=768, loss_jitter=4, shift_weight=50.0),
+                          "probe + style image 768 px, loss jitter 4 px, shift-equivariance loss weight 50"),
+    "p128_s768_shift50_ph512": (dict(PROBE, style_size=768, loss_jitter=4, shift_weight=50.0, photo_size=512),
+                                "probe + style image 768 px, loss jitter 4, shift loss 50, crops of photos at "
+                                "512 px (short side)"),
+    "shipped": ({}, "the shipped built-in, as it is (report only)"),
+    # Fine-tuning the shipped built-in with its own recipe (lr 1e-3), with and without the shift loss.
+    "ft_jit4": (dict(from_builtin=True, loss_jitter=4), "shipped built-in fine-tuned, its recipe + loss jitter 4"),
+    "ft_jit4_shift50": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0),
+                        "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50"),
+    "ft_jit4_shift50_sw2x": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, style_weight_scale=2.0),
+                             "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, style "
+                             "weight x2"),
+    "ft_jit4_shift200": (dict(from_builtin=True, loss_jitter=4, shift_weight=200.0),
+                         "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 200"),
+    "p128_jit4_bilin": (dict(PROBE, loss_jitter=4, arch=BILINEAR_FAST),
+                        "probe + loss jitter 4 px, bilinear x2 upsampling in the network (fast preset otherwise)"),
 }
 
 
@@ -88,12 +121,36 @@ def prepare(work: Path) -> None:
     print(f"{len(list(photos.iterdir()))} training photos, {len(list(held.iterdir()))} held out", file=sys.stderr)
 
 
+def _builtin_model(painting: str) -> Path:
+    from styleengine.engine.builtin_styles import STYLES_DIR
+
+    return STYLES_DIR / f"{painting}.engine" / "model.pt"
+
+
+def builtin_recipe(painting: str) -> dict:
+    """The shipped built-in's own training recipe (its checkpoint's train_config), as trainer options."""
+    from styleengine.core.checkpoint import load_checkpoint
+
+    c = load_checkpoint(_builtin_model(painting)).train_config
+    keys = ("image_size", "style_size", "batch_size", "content_weight", "style_weight", "tv_weight",
+            "content_layers", "style_layers", "loss_jitter", "seed")
+    recipe = {k: c[k] for k in keys if c.get(k) is not None}
+    return {**recipe, "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3, "loss_jitter": c.get("loss_jitter") or 0,
+            "shift_weight": 0.0}
+
+
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
     from styleengine.core.checkpoint import load_checkpoint, save_model
-    from styleengine.train.trainer import train
+    from styleengine.train.trainer import TrainConfig, train
 
+    if name == "shipped":
+        return _builtin_model(painting)
     overrides, _ = VARIANTS[name]
     cfg = {**BASE, **overrides}
+    if cfg.pop("from_builtin", False):
+        cfg = {**builtin_recipe(painting), **overrides, "init_from": _builtin_model(painting)}
+        del cfg["from_builtin"]
+        cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
     vdir = work / "runs" / f"{painting}_{name}"
     vdir.mkdir(parents=True, exist_ok=True)
     out = vdir / "model.pt"
@@ -107,9 +164,9 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         step = int(torch.load(state, weights_only=True, map_location="cpu")["step"])
     t0 = time.time()
     while step < steps:
-        r = train(SHARED / "styles" / f"{painting}.jpg", work / "photos", out, steps=steps,
-                  stop_after=min(chunk, steps - step), resume=step > 0, overwrite=True, checkpoint_every=chunk,
-                  preview_every=0, progress=False, result=True, style_name=f"{painting}_{name}", **cfg)
+        r = train(TrainConfig(SHARED / "styles" / f"{painting}.jpg", work / "photos", out, steps=steps,
+                              checkpoint_every=chunk, preview_every=0, style_name=f"{painting}_{name}", **cfg),
+                  stop_after=min(chunk, steps - step), resume=step > 0, overwrite=True)
         step = r.steps
         ck = load_checkpoint(r.state_path if step < steps else r.path)
         save_model(vdir / f"snap_{step:05d}.pt", ck.build_model(), style=ck.style, train_config=ck.train_config,
@@ -145,6 +202,8 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
     for name in variants:
         vdir = work / "runs" / f"{painting}_{name}"
         path = vdir / ("model.pt" if at_step is None else f"snap_{at_step:05d}.pt")
+        if name == "shipped":
+            path = _builtin_model(painting)
         if not path.exists():
             print(f"[{name}] no {path.name} yet", file=sys.stderr)
             continue
@@ -154,14 +213,16 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
         outs = {k: _stylize(model, v) for k, v in photos.items()}
         outputs[name] = outs
         peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
+        grid_err = [_grid_error(model, v) for v in photos.values()]
         rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
                       "peakiness_ratio": round(float(np.mean(peaky)), 3),
                       "peakiness_ratio_max": round(float(np.max(peaky)), 3),
+                      "grid_error": round(float(np.mean(grid_err)), 3),
                       "style_distance": round(sd(list(outs.values())), 4),
                       "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4),
                       "train_config": ck.train_config}
         print(f"[{name}] {rows[name]['peakiness_ratio']} {rows[name]['style_distance']} "
-              f"{rows[name]['content_distance']}", file=sys.stderr)
+              f"{rows[name]['content_distance']} grid {rows[name]['grid_error']}", file=sys.stderr)
     base = base if base in outputs else None
     tag = painting + ("" if at_step is None else f"_at{at_step}") + ("" if base in (None, "base") else f"_vs_{base}")
     show = [k for k in ("kodim23", "chelsea", "cars_0050") if k in photos]
@@ -174,11 +235,28 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
          "environment": environment()}, indent=1))
     when = "final models" if at_step is None else f"every run's snapshot at step {at_step}"
     lines = [f"# Recipe study: {painting}, `fast` preset, {when}; images: [photo | {base} | variant]", "",
-             "| variant | change | steps | peakiness (x photo) | style distance | content distance |",
-             "|---|---|---|---|---|---|"]
+             "| variant | change | steps | peakiness (x photo) | grid error | style distance | content distance |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
-              f"{r['peakiness_ratio_max']}) | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
+              f"{r['peakiness_ratio_max']}) | {r.get('grid_error', '')} | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
+
+
+def _grid_error(model, img: np.ndarray, margin: int = 16) -> float:
+    """How much the output depends on where the photo sits on the network's 4-px grid: mean |f(photo moved by
+    d px) - f(photo) moved alike| over d = 1, 2, 3 px (rows and columns), 0-255 scale, borders left out. A
+    shift-equivariant network scores 0."""
+    import torch
+
+    crop = img[:384, :384]
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
+        y = model(x)
+        errs = []
+        for d in (1, 2, 3):
+            ys = model(x[..., d:, d:])
+            errs.append(float((ys - y[..., d:, d:])[..., margin:-margin, margin:-margin].abs().mean()))
+    return float(np.mean(errs))
 
 
 def _fit(img: np.ndarray, width: int) -> np.ndarray:

@@ -74,10 +74,13 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(im, dtype=np.uint8, copy=True)).permute(2, 0, 1).float()
 
 
-def random_crop(im: Image.Image, size: int, rng: random.Random, *, max_zoom: float = 1.25) -> Image.Image:
-    """Resize so the short side is size * U(1, max_zoom), take a random size x size crop, flip half the time."""
+def random_crop(im: Image.Image, size: int, rng: random.Random, *, max_zoom: float = 1.25,
+                photo_size: int | None = None) -> Image.Image:
+    """Resize so the short side is photo_size (default: size) * U(1, max_zoom), take a random size x size crop,
+    flip half the time. photo_size > size crops parts of photos seen at that resolution, so shapes in training
+    have the pixel size they will have when photos of that size are stylized."""
     w, h = im.size
-    short = size * rng.uniform(1.0, max_zoom)
+    short = max(size, photo_size or size) * rng.uniform(1.0, max_zoom)
     scale = short / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
     im = im.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
@@ -111,8 +114,8 @@ class CropDataset(torch.utils.data.Dataset):
     """Indexed by (file index, sample seed). A file that fails to decode now (it passed the header scan) is
     replaced by the next file, deterministically, and counted."""
 
-    def __init__(self, files: list[Path], image_size: int):
-        self.files, self.size = files, image_size
+    def __init__(self, files: list[Path], image_size: int, photo_size: int | None = None):
+        self.files, self.size, self.photo_size = files, image_size, photo_size
         self.decode_failures: set[int] = set()
 
     def __len__(self) -> int:
@@ -124,7 +127,8 @@ class CropDataset(torch.utils.data.Dataset):
         for k in range(len(self.files)):
             j = (idx + k) % len(self.files)
             try:
-                return to_tensor(random_crop(load_rgb(self.files[j]), self.size, rng))
+                return to_tensor(random_crop(load_rgb(self.files[j]), self.size, rng,
+                                                 photo_size=self.photo_size))
             except _OPEN_ERRORS:
                 self.decode_failures.add(j)
         raise StyleEngineError("no image in the data folder could be decoded")
@@ -150,8 +154,9 @@ class ScheduleSampler(torch.utils.data.Sampler):
 
 def make_loader(files: list[Path], *, image_size: int, batch_size: int, seed: int, start_step: int,
                 total_steps: int, rank: int = 0, world_size: int = 1, workers: int = 0,
-                pin_memory: bool = False) -> tuple[torch.utils.data.DataLoader, CropDataset]:
-    dataset = CropDataset(files, image_size)
+                pin_memory: bool = False, photo_size: int | None = None,
+                ) -> tuple[torch.utils.data.DataLoader, CropDataset]:
+    dataset = CropDataset(files, image_size, photo_size)
     sampler = ScheduleSampler(Schedule(len(files), seed), batch_size, start_step, total_steps, rank, world_size)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                                          pin_memory=pin_memory, persistent_workers=False,

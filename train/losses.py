@@ -87,3 +87,15 @@ def stability_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     target = warp(y, grid)
     m = max(2, int(0.04 * min(h, w)))
     return (y_warped_input.float() - target.float())[..., m:h - m, m:w - m].abs().mean() / 255.0
+
+
+def shift_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, dy: int, dx: int,
+               margin: int = 8) -> torch.Tensor:
+    """Shift equivariance: L1 between f(x without its first dy rows and dx columns) and f(x) cropped alike, on
+    the 0-1 scale. Two stride-2 stages make the network's output depend on position mod 4, which draws a fixed
+    4-px grid over every image; the loss network, also strided, hardly sees it. `y` is f(x) from the main step.
+    Borders, where the two inputs' padding differs, are left out."""
+    shifted = model(x[..., dy:, dx:])
+    h, w = shifted.shape[-2:]
+    diff = shifted.float() - y[..., dy:, dx:].float()
+    return diff[..., margin:h - margin, margin:w - margin].abs().mean() / 255.0

@@ -52,17 +52,19 @@ from styleengine.core.shapes import MIN_SIDE
 
 from . import distributed as dist_util
 from .data import load_rgb, load_style_image, make_loader, scan_images
-from .losses import content_loss, stability_loss, style_loss, style_norms, tv_loss
+from .losses import content_loss, shift_loss, stability_loss, style_loss, style_norms, tv_loss
 from .preview import PreviewGrid, plot_losses, read_log
 
 MIN_DEFAULT_STEPS = 2000
+LOSS_PARTS = ("loss", "content", "style", "tv", "stability", "shift")  # the log's columns
 PREVIEW_PHOTOS = 3
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
-_RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "global_batch", "seed", "lr",
-                "content_weight", "style_weight", "tv_weight", "stability_weight", "content_layers",
-                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
+_RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch", "seed", "lr",
+                "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight", "content_layers",
+                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter", "loss_antialias", "loss_upsample")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
+_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
+                    "loss_jitter": 0, "loss_antialias": False, "loss_upsample": 1}
 
 
 @dataclass
@@ -83,6 +85,7 @@ class TrainConfig:
     epochs: float | None = None
     batch_size: int = 4
     image_size: int = 256
+    photo_size: int | None = None  # crops from photos resized to this short side (None: whole photos, image_size)
     style_size: int | None = 512
     lr: float = 1e-3
     content_weight: float | None = None
@@ -92,7 +95,10 @@ class TrainConfig:
     style_layers: tuple[str, ...] | None = None
     swag_temperature: float | None = None
     loss_jitter: int | None = None  # random 0..N-1 px shift of output and photo before the loss network
+    loss_antialias: bool | None = None  # low-pass before the loss network's stride-2 convolutions
+    loss_upsample: int | None = None  # bilinear upsampling of every image before the loss network; 1 = off
     stability_weight: float = 0.0
+    shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # what the run writes beside the output
@@ -157,12 +163,16 @@ class TrainConfig:
                 raise StyleEngineError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.image_size < 32:
             raise StyleEngineError(f"image_size must be >= 32 (got {self.image_size})")
+        if self.photo_size is not None and self.photo_size < self.image_size:
+            raise StyleEngineError(f"photo_size must be >= image_size {self.image_size} (got {self.photo_size})")
         if self.style_size is not None and self.style_size < 16:
             raise StyleEngineError(f"style_size must be >= 16 (got {self.style_size})")
         if self.lr <= 0:
             raise StyleEngineError(f"lr must be > 0 (got {self.lr})")
         if self.stability_weight < 0:
             raise StyleEngineError(f"stability_weight must be >= 0 (got {self.stability_weight})")
+        if self.shift_weight is not None and self.shift_weight < 0:
+            raise StyleEngineError(f"shift_weight must be >= 0 (got {self.shift_weight})")
         if self.steps is not None and self.steps < 1:
             raise StyleEngineError(f"steps must be >= 1 (got {self.steps})")
         if self.epochs is not None and self.epochs <= 0:
@@ -202,9 +212,10 @@ def _resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
-def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    """Randomness for one step (stability warps/noise) derived from (seed, step, rank): exactly resumable."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 131 + rank)
+def _step_generator(seed: int, step: int, rank: int, stream: int = 0) -> torch.Generator:
+    """Randomness for one step (stability warps/noise, shifts) derived from (seed, step, rank, stream): exactly
+    resumable; each use has its own stream so switching one on does not change the others' draws."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 131 + rank + stream * 1_000_000_007)
 
 
 class _Log:
@@ -300,6 +311,9 @@ class Trainer:
         self.tw = defaults.tv_weight if cfg.tv_weight is None else float(cfg.tv_weight)
         self.swag_t = defaults.swag_temperature if cfg.swag_temperature is None else float(cfg.swag_temperature)
         self.jitter = defaults.loss_jitter if cfg.loss_jitter is None else int(cfg.loss_jitter)
+        self.shift_w = defaults.shift_weight if cfg.shift_weight is None else float(cfg.shift_weight)
+        self.antialias = defaults.loss_antialias if cfg.loss_antialias is None else bool(cfg.loss_antialias)
+        self.loss_upsample = defaults.loss_upsample if cfg.loss_upsample is None else int(cfg.loss_upsample)
         self.style_norm = defaults.style_norm
         self.dev = dist_util.local_device(cfg.device)
         if self.dev.type == "cuda" and not torch.cuda.is_available():
@@ -339,6 +353,15 @@ class Trainer:
                 net.check_tap(name)
             except ValueError:
                 raise StyleEngineError(f"unknown layer {name!r} for loss network {cfg.loss_net}") from None
+        if self.antialias:
+            if not hasattr(net, "antialias"):
+                raise StyleEngineError(f"loss antialiasing is not available for loss network {cfg.loss_net}")
+            net.antialias = True
+        if self.loss_upsample != 1:
+            if not hasattr(net, "upsample") or self.loss_upsample < 1:
+                raise StyleEngineError(f"loss upsampling x{self.loss_upsample} is not available for loss network "
+                                       f"{cfg.loss_net}")
+            net.upsample = self.loss_upsample
         self.net = net.to(dev)
         if self.use_cl:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -383,7 +406,8 @@ class Trainer:
         self.loader, self.dataset = make_loader(
             self.scan.files, image_size=cfg.image_size, batch_size=cfg.batch_size, seed=cfg.seed,
             start_step=self.start_step, total_steps=self.end_step, rank=self.info.rank,
-            world_size=self.info.world_size, workers=workers, pin_memory=dev.type == "cuda")
+            world_size=self.info.world_size, workers=workers, pin_memory=dev.type == "cuda",
+            photo_size=cfg.photo_size)
         self.preview_every = cfg.checkpoint_every if cfg.preview_every is None else cfg.preview_every
         self.grid = None
         if self.main and self.preview_every:
@@ -401,12 +425,14 @@ class Trainer:
         cfg = self.cfg
         return {
             "arch": self.arch.to_dict(), "loss_net": self.net_desc, "style_sha256": sha256_file(cfg.style_image),
-            "style_size": cfg.style_size, "image_size": cfg.image_size, "batch_size": cfg.batch_size,
+            "style_size": cfg.style_size, "image_size": cfg.image_size, "photo_size": cfg.photo_size,
+            "batch_size": cfg.batch_size,
             "world_size": self.info.world_size, "global_batch": self.global_batch, "steps": self.total_steps,
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
-            "stability_weight": float(cfg.stability_weight), "content_layers": list(self.content_layers),
+            "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
+            "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
-            "loss_jitter": self.jitter,
+            "loss_jitter": self.jitter, "loss_antialias": self.antialias, "loss_upsample": self.loss_upsample,
             "seed": cfg.seed, "dataset_images": len(self.scan.files),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": self.use_cl, "device": self.dev.type,
@@ -439,7 +465,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- the loop
     def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, stacked [total, content, style, tv, stability] for the log) for one batch."""
+        """(total loss, stacked LOSS_PARTS for the log) for one batch."""
         dev, amp = self.dev, self.amp_dtype
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = self.ddp_model(x)
@@ -463,7 +489,14 @@ class Trainer:
                 l_stab = stability_loss(self.model, x, y, generator=_step_generator(self.cfg.seed, step,
                                                                                       self.info.rank))
             loss = loss + self.cfg.stability_weight * l_stab
-        parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach()])
+        l_shift = torch.zeros((), device=dev)
+        if self.shift_w > 0:
+            d = int(torch.randint(1, 16, (1,), generator=_step_generator(self.cfg.seed, step, self.info.rank, 1)))
+            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+                l_shift = shift_loss(self.model, x, y, dy=d // 4, dx=d % 4)  # the bare module, as above
+            loss = loss + self.shift_w * l_shift
+        parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach(),
+                             l_shift.detach()])
         return loss, parts.float()
 
     def run(self) -> TrainResult:
@@ -477,7 +510,7 @@ class Trainer:
         logf = _Log(cfg.log_file, self.start_step) if self.main else _Log(None, 0)
         self.model.train()
         step = self.start_step
-        sums = torch.zeros(5, device=self.dev)
+        sums = torch.zeros(len(LOSS_PARTS), device=self.dev)
         n_sums = 0
         last: dict[str, float] = {}
         t_window, step_window = time.time(), step
@@ -505,7 +538,7 @@ class Trainer:
                     now = time.time()
                     its = (step - step_window) / max(now - t_window, 1e-9)
                     t_window, step_window = now, step
-                    last = dict(zip(("loss", "content", "style", "tv", "stability"), vals))
+                    last = dict(zip(LOSS_PARTS, vals))
                     if not all(math.isfinite(v) for v in vals):
                         raise StyleEngineError(f"training diverged at step {step} (loss {vals[0]}); lower --lr or "
                                                f"the loss weights, or use --amp off")
@@ -513,6 +546,7 @@ class Trainer:
                                 "it_s": round(its, 3), "time": round(now - self.t_start, 2)})
                     info = (f"loss {last['loss']:.3g}  content {last['content']:.3g}  style {last['style']:.3g}  "
                             f"tv {last['tv']:.3g}" + (f"  stab {last['stability']:.3g}" if last["stability"] else "")
+                            + (f"  shift {last['shift']:.3g}" if last["shift"] else "")
                             + f"  {its:.2f} it/s")
                     sums.zero_()
                     n_sums = 0

@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         epochs: Optional[float] = typer.Option(None, help="Epochs over the photos (instead of --steps)."),
         batch_size: int = typer.Option(4, help="Batch size (per process under torchrun)."),
         image_size: int = typer.Option(256, help="Square training crop size in pixels."),
+        photo_size: Optional[int] = typer.Option(None, help="Crop from photos resized to this short side, the size "
+                                                            "you will stylize at (default: whole photos at the "
+                                                            "crop size)."),
         style_size: Optional[int] = typer.Option(512, help="Long side the style image is resized to."),
         lr: float = typer.Option(1e-3, help="Adam learning rate."),
         content_weight: Optional[float] = typer.Option(None, help="Content loss weight (default per loss net)."),
@@ -43,6 +46,9 @@ def register(app: typer.Typer) -> None:
         loss_jitter: Optional[int] = typer.Option(None, help="Shift output and photo by a random 0..N-1 px before "
                                                              "the loss network (against grid textures; default per loss net)."),
         stability_weight: float = typer.Option(0.0, help="Temporal-stability regularizer weight (video; 0 = off)."),
+        shift_weight: Optional[float] = typer.Option(None, help="Shift-equivariance loss weight: penalizes output "
+                                                                "that depends on position mod 4, a fixed 4-px grid "
+                                                                "(0 = off; default per loss net)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),

@@ -93,3 +93,24 @@ def test_style_image_long_side_and_errors(assets, tmp_path):
     (tmp_path / "bad.jpg").write_text("text")
     with pytest.raises(StyleEngineError, match="not a readable image"):
         load_style_image(tmp_path / "bad.jpg", 64)
+
+
+def test_photo_size_crops_parts_of_the_photo_at_that_resolution():
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from styleengine.train.data import random_crop
+
+    # A 400x200 photo whose columns count 0..399: a crop's column values tell the scale it was taken at.
+    ramp = np.tile(np.linspace(0, 255, 400, dtype=np.float64), (200, 1))
+    im = Image.fromarray(np.stack([ramp] * 3, -1).round().astype(np.uint8))
+    spans = {}
+    for photo_size in (None, 160):
+        crops = [np.asarray(random_crop(im, 32, random.Random(i), photo_size=photo_size))[..., 0].astype(float)
+                 for i in range(8)]
+        assert all(c.shape == (32, 32) for c in crops)
+        spans[photo_size] = np.mean([abs(c[:, -1] - c[:, 0]).mean() for c in crops])
+    # Whole photo at a 32-40 px short side: a crop spans ~40% of the ramp; at 160-200 px, ~8-10%.
+    assert spans[None] > 3.5 * spans[160]

@@ -163,6 +163,42 @@ def test_loss_jitter_shifts_both_images_alike_per_step_and_is_recorded(tmp_path,
     assert on.final_losses["style"] != off.final_losses["style"]
 
 
+def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
+    on = run(style, photos, tmp_path / "s.pt", **_tiny(steps=2, shift_weight=20.0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0))
+    assert all(e["shift"] > 0 for e in _log(on.log_path)) and all(e["shift"] == 0 for e in _log(off.log_path))
+    assert load_checkpoint(on.path).train_config["shift_weight"] == 20.0
+    c, f = load_checkpoint(on.path).train_config, on.final_losses
+    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
+                                      + c["tv_weight"] * f["tv"] + 20.0 * f["shift"], rel=1e-4)
+    with pytest.raises(StyleEngineError, match="shift_weight must be >= 0"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, shift_weight=-1.0))
+    # A train state written before the shift loss existed resumes as "off".
+    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, shift_weight=0.0))
+    state = torch.load(part.state_path, weights_only=True)
+    del state["train_config"]["shift_weight"]
+    torch.save(state, part.state_path)
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, shift_weight=0.0)).steps == 3
+
+
+def test_photo_size_is_checked_and_recorded(tmp_path, photos, style):
+    with pytest.raises(StyleEngineError, match="photo_size must be >= image_size 32"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, photo_size=16))
+    assert load_checkpoint(run(style, photos, tmp_path / "p.pt", **_tiny(steps=1, photo_size=64)).path
+                           ).train_config["photo_size"] == 64
+
+
+def test_loss_antialias_changes_training_is_recorded_and_needs_a_network_that_has_it(tmp_path, photos, style):
+    on = run(style, photos, tmp_path / "a.pt", **_tiny(steps=2, loss_antialias=True, loss_jitter=0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, loss_antialias=False, loss_jitter=0))
+    assert load_checkpoint(on.path).train_config["loss_antialias"] is True
+    assert load_checkpoint(off.path).train_config["loss_antialias"] is False
+    assert on.final_losses["style"] != off.final_losses["style"]
+    with pytest.raises(StyleEngineError, match="antialiasing is not available for loss network vgg16"):
+        run(style, photos, tmp_path / "v.pt", **_tiny(steps=1, loss_net="vgg16", random_loss_net=True,
+                                                      loss_antialias=True))
+
+
 def test_init_from_starts_from_another_models_weights_and_is_recorded(tmp_path, photos, style):
     base = run(style, photos, tmp_path / "base.pt", **_tiny(steps=3, lr=1e-2))
     tuned = run(style, photos, tmp_path / "tuned.pt", **_tiny(steps=1, lr=1e-12, init_from=base.path))
