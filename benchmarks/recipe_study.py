@@ -25,13 +25,10 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-from styleengine.core.network import preset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELD_OUT = ("kodim04.png", "kodim08.png", "kodim14.png", "kodim23.png", "chelsea.png")
@@ -40,7 +37,6 @@ VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_7
 # The recipe before the study, pinned (the trainer's defaults are now the study's choice).
 BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
             seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0)
-BILINEAR_FAST = replace(preset("fast"), upsample="bilinear")
 NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
 # Quick probes of the 4-px texture at a quarter of the cost: 128-px crops, 384-px style image, style weight 2,
 # 300 steps (--steps 300); each compared with p128_base.
@@ -67,12 +63,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "p128_jit4": (dict(PROBE, loss_jitter=4), "probe + loss jitter 4 px"),
     "p128_jit8": (dict(PROBE, loss_jitter=8), "probe + loss jitter 8 px"),
     "p128_jit4_nostem": (dict(PROBE, loss_jitter=4, style_layers=NO_STEM), "probe + loss jitter 4 px, no stem tap"),
-    "p128_jit4_aa": (dict(PROBE, loss_jitter=4, loss_antialias=True),
-                     "probe + loss jitter 4 px, low-pass before the loss network's stride-2 convolutions"),
-    "p128_jit4_up2": (dict(PROBE, loss_jitter=4, loss_upsample=2),
-                      "probe + loss jitter 4 px, images upsampled x2 before the loss network"),
-    "p128_jit4_cstem": (dict(PROBE, loss_jitter=4, content_layers=["stem", "block2.expand"]),
-                        "probe + loss jitter 4 px, content also at the stem (1/2 scale)"),
     "p128_jit4_shift10": (dict(PROBE, loss_jitter=4, shift_weight=10.0),
                           "probe + loss jitter 4 px, shift-equivariance loss weight 10"),
     "p128_jit4_shift50": (dict(PROBE, loss_jitter=4, shift_weight=50.0),
@@ -92,8 +82,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                              "weight x2"),
     "ft_jit4_shift200": (dict(from_builtin=True, loss_jitter=4, shift_weight=200.0),
                          "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 200"),
-    "p128_jit4_bilin": (dict(PROBE, loss_jitter=4, arch=BILINEAR_FAST),
-                        "probe + loss jitter 4 px, bilinear x2 upsampling in the network (fast preset otherwise)"),
 }
 
 
@@ -135,8 +123,8 @@ def builtin_recipe(painting: str) -> dict:
     keys = ("image_size", "style_size", "batch_size", "content_weight", "style_weight", "tv_weight",
             "content_layers", "style_layers", "loss_jitter", "seed")
     recipe = {k: c[k] for k in keys if c.get(k) is not None}
-    return {**recipe, "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3, "loss_jitter": c.get("loss_jitter") or 0,
-            "shift_weight": 0.0}
+    return {**recipe, "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3,
+            "loss_jitter": c.get("loss_jitter") or 0, "shift_weight": 0.0}
 
 
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:

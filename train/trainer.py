@@ -61,10 +61,10 @@ PREVIEW_PHOTOS = 3
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch", "seed", "lr",
                 "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight", "content_layers",
-                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter", "loss_antialias", "loss_upsample")
+                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
 _RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
-                    "loss_jitter": 0, "loss_antialias": False, "loss_upsample": 1}
+                    "loss_jitter": 0}
 
 
 @dataclass
@@ -95,8 +95,6 @@ class TrainConfig:
     style_layers: tuple[str, ...] | None = None
     swag_temperature: float | None = None
     loss_jitter: int | None = None  # random 0..N-1 px shift of output and photo before the loss network
-    loss_antialias: bool | None = None  # low-pass before the loss network's stride-2 convolutions
-    loss_upsample: int | None = None  # bilinear upsampling of every image before the loss network; 1 = off
     stability_weight: float = 0.0
     shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
     seed: int = 0
@@ -312,8 +310,6 @@ class Trainer:
         self.swag_t = defaults.swag_temperature if cfg.swag_temperature is None else float(cfg.swag_temperature)
         self.jitter = defaults.loss_jitter if cfg.loss_jitter is None else int(cfg.loss_jitter)
         self.shift_w = defaults.shift_weight if cfg.shift_weight is None else float(cfg.shift_weight)
-        self.antialias = defaults.loss_antialias if cfg.loss_antialias is None else bool(cfg.loss_antialias)
-        self.loss_upsample = defaults.loss_upsample if cfg.loss_upsample is None else int(cfg.loss_upsample)
         self.style_norm = defaults.style_norm
         self.dev = dist_util.local_device(cfg.device)
         if self.dev.type == "cuda" and not torch.cuda.is_available():
@@ -353,15 +349,6 @@ class Trainer:
                 net.check_tap(name)
             except ValueError:
                 raise StyleEngineError(f"unknown layer {name!r} for loss network {cfg.loss_net}") from None
-        if self.antialias:
-            if not hasattr(net, "antialias"):
-                raise StyleEngineError(f"loss antialiasing is not available for loss network {cfg.loss_net}")
-            net.antialias = True
-        if self.loss_upsample != 1:
-            if not hasattr(net, "upsample") or self.loss_upsample < 1:
-                raise StyleEngineError(f"loss upsampling x{self.loss_upsample} is not available for loss network "
-                                       f"{cfg.loss_net}")
-            net.upsample = self.loss_upsample
         self.net = net.to(dev)
         if self.use_cl:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -432,7 +419,7 @@ class Trainer:
             "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
-            "loss_jitter": self.jitter, "loss_antialias": self.antialias, "loss_upsample": self.loss_upsample,
+            "loss_jitter": self.jitter,
             "seed": cfg.seed, "dataset_images": len(self.scan.files),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": self.use_cl, "device": self.dev.type,

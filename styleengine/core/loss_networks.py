@@ -48,12 +48,6 @@ class LossNetDefaults:
     swag_temperature: float = 0.0
     # Random shift (0..N-1 px) of output and photo before the loss network (trainer.jitter); 0 = off.
     loss_jitter: int = 0
-    # Binomial low-pass before each stride-2 convolution of the loss network (blur()); False = the network as
-    # trained.
-    loss_antialias: bool = False
-    # Bilinear upsampling of every image before the loss network (1 = off): at 2 its stride-2 stem sees every
-    # pixel, as VGG's full-resolution first layers do.
-    loss_upsample: int = 1
     # Weight of the trainer's shift-equivariance loss (train.losses.shift_loss); 0 = off.
     shift_weight: float = 0.0
 
@@ -153,16 +147,6 @@ _LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2,
 _BN_EPS = 1e-3
 
 
-def blur(x: torch.Tensor) -> torch.Tensor:
-    """3x3 binomial low-pass per channel, reflect-padded (Zhang, "Making Convolutional Networks Shift-Invariant
-    Again", ICML 2019). Before a stride-2 convolution it removes what would alias: without it, a pattern at a
-    quarter cycle per pixel reaches the 1/4-scale taps as a constant, a cheap knob for the Gram loss."""
-    c = x.shape[1]
-    k1 = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
-    k = (k1[:, None] * k1[None, :] / 16.0).expand(c, 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=c)
-
-
 def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     """TensorFlow "SAME" padding (asymmetric for stride 2), which these weights were trained with."""
     h, w = x.shape[-2:]
@@ -186,15 +170,12 @@ class _MBConv(nn.Module):
         self._bn2 = nn.BatchNorm2d(cout, eps=_BN_EPS)
         self.skip = stride == 1 and cin == cout
 
-    def forward(self, x: torch.Tensor, taps: dict[str, torch.Tensor], prefix: str, want: set[str],
-                antialias: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, taps: dict[str, torch.Tensor], prefix: str, want: set[str]) -> torch.Tensor:
         y = x
         if self.has_expand:
             y = F.relu6(self._bn0(self._expand_conv(y)))
             if f"{prefix}.expand" in want:
                 taps[f"{prefix}.expand"] = y
-        if antialias and self.stride == 2:
-            y = blur(y)
         y = F.relu6(self._bn1(self._depthwise_conv(_same_pad(y, self.kernel, self.stride))))
         if f"{prefix}.dw" in want:
             taps[f"{prefix}.dw"] = y
@@ -238,10 +219,8 @@ class EfficientNetLite0Features(nn.Module):
         loss_jitter=4,
     )
 
-    def __init__(self, antialias: bool = False) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.antialias = antialias  # blur() before every stride-2 convolution
-        self.upsample = 1  # bilinear upsampling factor of the input
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
         blocks = []
@@ -257,15 +236,11 @@ class EfficientNetLite0Features(nn.Module):
         last = max(_tap_block(t) for t in want)
         out: dict[str, torch.Tensor] = {}
         y = (x - 127.0) / 128.0
-        if self.upsample > 1:
-            y = F.interpolate(y, scale_factor=float(self.upsample), mode="bilinear", align_corners=False)
-        if self.antialias:
-            y = blur(y)
         y = F.relu6(self._bn0(self._conv_stem(_same_pad(y, 3, 2))))
         if "stem" in want:
             out["stem"] = y
         for i in range(last + 1):
-            y = self._blocks[i](y, out, f"block{i}", want, self.antialias)
+            y = self._blocks[i](y, out, f"block{i}", want)
             if f"block{i}" in want:
                 out[f"block{i}"] = y
         return out

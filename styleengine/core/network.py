@@ -21,31 +21,26 @@ class ArchConfig:
     preset: str = "johnson"
     widths: tuple[int, int, int] = (32, 64, 128)
     blocks: int = 5
-    # x2 upsampling before deconv1/deconv2: "nearest" (pytorch/examples) or "bilinear", whose smoother
-    # interpolation leaves the network no 4x4-pixel block grid to start from.
-    upsample: str = "nearest"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
-        if self.upsample == "nearest":  # as written before the field existed: older train states still resume
-            del d["upsample"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArchConfig":
+        unknown = set(d) - {"preset", "widths", "blocks"}
+        if unknown:
+            raise ValueError(f"architecture config has fields this version does not know: {sorted(unknown)} "
+                             "(written by a newer styleengine?)")
         try:
             widths = tuple(int(w) for w in d["widths"])
             blocks = int(d["blocks"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid architecture config {d!r}") from exc
-        upsample = d.get("upsample", "nearest")
-        if len(widths) != 3 or min(widths) < 1 or blocks < 0 or upsample not in UPSAMPLE_MODES:
+        if len(widths) != 3 or min(widths) < 1 or blocks < 0:
             raise ValueError(f"invalid architecture config {d!r}")
-        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks, upsample=upsample)
-
-
-UPSAMPLE_MODES = ("nearest", "bilinear")
+        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks)
 
 
 PRESETS: dict[str, ArchConfig] = {
@@ -75,19 +70,15 @@ class ConvLayer(nn.Module):
 
 
 class UpsampleConvLayer(nn.Module):
-    """x2 upsample then conv: avoids the checkerboard of transposed convs."""
+    """Nearest x2 upsample then conv: avoids the checkerboard of transposed convs."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, mode: str = "nearest"):
+    def __init__(self, cin: int, cout: int, kernel: int):
         super().__init__()
-        self.mode = mode
         self.reflection_pad = nn.ReflectionPad2d(kernel // 2)
         self.conv2d = nn.Conv2d(cin, cout, kernel, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "nearest":
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        else:
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         return self.conv2d(self.reflection_pad(x))
 
 
@@ -117,9 +108,9 @@ class TransformerNet(nn.Module):
         self.in3 = nn.InstanceNorm2d(w3, affine=True)
         for i in range(1, self.config.blocks + 1):
             self.add_module(f"res{i}", ResidualBlock(w3))
-        self.deconv1 = UpsampleConvLayer(w3, w2, 3, self.config.upsample)
+        self.deconv1 = UpsampleConvLayer(w3, w2, 3)
         self.in4 = nn.InstanceNorm2d(w2, affine=True)
-        self.deconv2 = UpsampleConvLayer(w2, w1, 3, self.config.upsample)
+        self.deconv2 = UpsampleConvLayer(w2, w1, 3)
         self.in5 = nn.InstanceNorm2d(w1, affine=True)
         self.deconv3 = ConvLayer(w1, 3, 9, 1)
 

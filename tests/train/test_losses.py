@@ -170,32 +170,6 @@ def test_vgg16_loads_torchvision_layout_file_from_path_and_cache(tmp_path, monke
         build_loss_net("vgg16", loss_weights=tmp_path / "missing.pth")
 
 
-def test_blur_keeps_flat_images_and_removes_the_highest_frequency():
-    flat = torch.full((1, 2, 6, 8), 7.0, requires_grad=True)
-    out = loss_networks.blur(flat)
-    assert out.shape == flat.shape and torch.allclose(out, flat)
-    out.sum().backward()
-    assert flat.grad is not None
-    stripes = torch.tensor([1.0, -1.0] * 4).expand(1, 2, 6, 8)  # half a cycle per pixel
-    assert loss_networks.blur(stripes).abs().max() < 1e-6
-
-
-def test_antialiased_efficientnet_does_not_alias_stripes_into_its_stride_2_taps():
-    plain = build_loss_net("efficientnet-lite0", random_weights=True)[0]
-    smooth = build_loss_net("efficientnet-lite0", random_weights=True)[0]
-    smooth.antialias = True
-    gray = torch.full((1, 3, 32, 32), 128.0)
-    stripes = gray + 60.0 * torch.tensor([1.0, -1.0] * 16)  # half a cycle per pixel along x
-    taps = {"stem", "block1.expand", "block3.expand"}
-    with torch.no_grad():
-        for net, aliased in ((plain, True), (smooth, False)):
-            a, b = net(gray, taps), net(stripes, taps)
-            # Sampled every 2nd pixel, the stripes look like a flat +60 image to the plain stem.
-            assert (not torch.allclose(a["stem"], b["stem"], atol=1e-3)) == aliased
-            assert torch.allclose(a["block3.expand"], b["block3.expand"], atol=1e-3) == (not aliased)
-    assert not EfficientNetLite0Features().antialias
-
-
 def test_shift_loss_sees_a_grid_fixed_to_the_frame_and_not_a_shift_equivariant_network():
     x = torch.rand(2, 3, 40, 44) * 255
     grid = 10.0 * torch.tensor([1.0, 0.0, -1.0, 0.0] * 16)  # 4-px columns anchored at the left edge

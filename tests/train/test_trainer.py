@@ -188,17 +188,6 @@ def test_photo_size_is_checked_and_recorded(tmp_path, photos, style):
                            ).train_config["photo_size"] == 64
 
 
-def test_loss_antialias_changes_training_is_recorded_and_needs_a_network_that_has_it(tmp_path, photos, style):
-    on = run(style, photos, tmp_path / "a.pt", **_tiny(steps=2, loss_antialias=True, loss_jitter=0))
-    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, loss_antialias=False, loss_jitter=0))
-    assert load_checkpoint(on.path).train_config["loss_antialias"] is True
-    assert load_checkpoint(off.path).train_config["loss_antialias"] is False
-    assert on.final_losses["style"] != off.final_losses["style"]
-    with pytest.raises(StyleEngineError, match="antialiasing is not available for loss network vgg16"):
-        run(style, photos, tmp_path / "v.pt", **_tiny(steps=1, loss_net="vgg16", random_loss_net=True,
-                                                      loss_antialias=True))
-
-
 def test_init_from_starts_from_another_models_weights_and_is_recorded(tmp_path, photos, style):
     base = run(style, photos, tmp_path / "base.pt", **_tiny(steps=3, lr=1e-2))
     tuned = run(style, photos, tmp_path / "tuned.pt", **_tiny(steps=1, lr=1e-12, init_from=base.path))
