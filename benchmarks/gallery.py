@@ -5,10 +5,12 @@ its painting, plus a small overview grid and the numbers that go with the pictur
 
 Per style, `gallery_<name>.jpg`: one row [painting | photo 1 | photo 2 | photo 3 | video frame], every stylized
 image at its own full size (the painting scaled to the row height). `gallery_grid.jpg`: photo + every style on
-the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's, the style
-distance to the painting and the content distance to the photo (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
+the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's, the grid
+error (how much the output changes beyond moving along when the photo moves 1-3 px), the style distance to the
+painting and the content distance to the photo (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
 photos, public domain usage; a Big Buck Bunny frame, CC BY 3.0), so reruns are comparable. Runs through the
-public Stylizer with ONNX Runtime FP32: the models' own output.
+public Stylizer with ONNX Runtime FP32: the models' own output. `--compare-with DIR` also writes
+`compare_<name>.jpg`: DIR's gallery row for that style above the new one.
 """
 
 from __future__ import annotations
@@ -69,27 +71,41 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--inputs", type=Path, default=INPUTS)
     ap.add_argument("--no-metrics", action="store_true", help="skip the numbers (they need torch)")
+    ap.add_argument("--compare-with", type=Path, default=None,
+                    help="a folder with an earlier run's gallery_<name>.jpg: also write compare_<name>.jpg, the "
+                         "earlier row above the new one")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     inputs = {n: np.asarray(Image.open(args.inputs / n).convert("RGB")) for n in IMAGES}
     metrics = {}
     if not args.no_metrics:
-        from styleengine.engine.quality import ContentDistance, StyleDistance, peakiness_ratio
+        from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error, peakiness_ratio
 
         content = ContentDistance()
     small = []
     for name, style, painting in styles_to_render(args.styles):
         with Stylizer(style, "onnxruntime", precision="fp32") as st:
             outs = {n: st(img) for n, img in inputs.items()}
+            grids = {n: grid_error(st, img) for n, img in inputs.items()} if not args.no_metrics else {}
         height = max(o.shape[0] for o in outs.values())
         tiles = ([np.asarray(Image.open(painting).convert("RGB"))] if painting else []) + list(outs.values())
-        print(save(row(tiles, height), args.out / f"gallery_{name}.jpg"))
+        new_row = row(tiles, height)
+        print(save(new_row, args.out / f"gallery_{name}.jpg"))
+        earlier = args.compare_with / f"gallery_{name}.jpg" if args.compare_with else None
+        if earlier is not None and earlier.is_file():
+            old = np.asarray(Image.open(earlier).convert("RGB"))
+            if old.shape[1] != new_row.shape[1]:
+                old = np.asarray(Image.fromarray(old).resize((new_row.shape[1], round(old.shape[0] * new_row.shape[1]
+                                                                                       / old.shape[1])), Image.LANCZOS))
+            gap = np.full((8, new_row.shape[1], 3), 255, np.uint8)
+            print(save(np.concatenate([old, gap, new_row], 0), args.out / f"compare_{name}.jpg"))
         small.append(np.asarray(Image.fromarray(outs[IMAGES[0]]).resize((256, 171), Image.LANCZOS)))
         if not args.no_metrics:
             sd = StyleDistance(painting) if painting else None
             metrics[name] = {n: {"peakiness_x_photo": round(peakiness_ratio(o, inputs[n]), 3),
                                  "style_distance": round(sd.image(o), 4) if sd else None,
-                                 "content_distance": round(content(inputs[n], o), 4)} for n, o in outs.items()}
+                                 "content_distance": round(content(inputs[n], o), 4),
+                                 "grid_error": round(grids[n], 3)} for n, o in outs.items()}
     first = np.asarray(Image.fromarray(inputs[IMAGES[0]]).resize((256, 171), Image.LANCZOS))
     tiles = [first] + small
     cols = 4
@@ -99,7 +115,7 @@ def main() -> None:
     print(save(np.concatenate(sum([[r, gap] for r in rows], [])[:-1], 0), args.out / "gallery_grid.jpg"))
     if metrics:
         means = {name: {k: round(float(np.mean([m[k] for m in per.values()])), 4)
-                        for k in ("peakiness_x_photo", "style_distance", "content_distance")
+                        for k in ("peakiness_x_photo", "grid_error", "style_distance", "content_distance")
                         if all(m[k] is not None for m in per.values())} for name, per in metrics.items()}
         with atomic_path(args.out / "gallery.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps({"inputs": list(IMAGES), "mean": means, "styles": metrics}, indent=1) + "\n")

@@ -8,13 +8,14 @@ Every variant is the base recipe with one change (VARIANTS); all start from seed
 preset on the same photos for the same number of steps, in resumable chunks (a killed run continues where
 it stopped), keeping a model snapshot at every chunk so training length can be judged too. The report
 stylizes held-out photos (never trained on) at full size with each final model and writes, per variant, a
-side-by-side image against the base ([photo | base | variant]) and the numbers:
+side-by-side image against the base ([photo | base | variant]), a 1:1 detail of one photo across all variants
+(`*_zoom.png`: photo, then the variants in the order given) and the numbers:
 
 - texture peakiness: spectral peakiness (quality.spectral_peakiness) of the output over the photo's,
   mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
 - style distance: Gram distance to the painting in efficientnet-lite0 (quality.StyleDistance; lower = closer).
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
-- grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (_grid_error);
+- grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (quality.grid_error);
   the network's two stride-2 stages make a fixed 4-px grid possible, and this measures it directly.
 """
 
@@ -73,6 +74,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                 "probe + style image 768 px, loss jitter 4, shift loss 50, crops of photos at "
                                 "512 px (short side)"),
     "shipped": ({}, "the shipped built-in, as it is (report only)"),
+    "refined": ({}, "train_builtins.py --refine: the shipped built-in + loss jitter 4, shift loss 50, style weight x2, "
+                    "200 steps (report only: WORK/runs/<painting>_refined/model.pt)"),
     # Fine-tuning the shipped built-in with its own recipe (lr 1e-3), with and without the shift loss.
     "ft_jit4": (dict(from_builtin=True, loss_jitter=4), "shipped built-in fine-tuned, its recipe + loss jitter 4"),
     "ft_jit4_shift50": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0),
@@ -80,6 +83,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_jit4_shift50_sw2x": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, style_weight_scale=2.0),
                              "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, style "
                              "weight x2"),
+    "ft128_jit4_shift50": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, image_size=128, photo_size=256),
+                           "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, 128-px crops of "
+                           "256-px photos"),
     "ft_jit4_shift200": (dict(from_builtin=True, loss_jitter=4, shift_weight=200.0),
                          "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 200"),
 }
@@ -109,22 +115,18 @@ def prepare(work: Path) -> None:
     print(f"{len(list(photos.iterdir()))} training photos, {len(list(held.iterdir()))} held out", file=sys.stderr)
 
 
-def _builtin_model(painting: str) -> Path:
-    from styleengine.engine.builtin_styles import STYLES_DIR
-
-    return STYLES_DIR / f"{painting}.engine" / "model.pt"
-
-
 def builtin_recipe(painting: str) -> dict:
-    """The shipped built-in's own training recipe (its checkpoint's train_config), as trainer options."""
-    from styleengine.core.checkpoint import load_checkpoint
+    """The shipped built-in's own recipe as trainer options, lr 1e-3, no jitter or shift loss unless asked."""
+    from train_builtins import shipped_recipe
 
-    c = load_checkpoint(_builtin_model(painting)).train_config
-    keys = ("image_size", "style_size", "batch_size", "content_weight", "style_weight", "tv_weight",
-            "content_layers", "style_layers", "loss_jitter", "seed")
-    recipe = {k: c[k] for k in keys if c.get(k) is not None}
-    return {**recipe, "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3,
-            "loss_jitter": c.get("loss_jitter") or 0, "shift_weight": 0.0}
+    return {**shipped_recipe(painting), "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3,
+            "loss_jitter": 0, "shift_weight": 0.0}
+
+
+def _builtin_model(painting: str) -> Path:
+    from train_builtins import shipped_model
+
+    return shipped_model(painting)
 
 
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
@@ -133,6 +135,8 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
 
     if name == "shipped":
         return _builtin_model(painting)
+    if name == "refined":
+        sys.exit("refined runs come from train_builtins.py --refine; link WORK/runs/<painting>_refined/model.pt")
     overrides, _ = VARIANTS[name]
     cfg = {**BASE, **overrides}
     if cfg.pop("from_builtin", False):
@@ -178,7 +182,7 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
 
     from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.environment import environment
-    from styleengine.engine.quality import ContentDistance, StyleDistance, spectral_peakiness
+    from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error, spectral_peakiness
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,7 +205,7 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
         outs = {k: _stylize(model, v) for k, v in photos.items()}
         outputs[name] = outs
         peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
-        grid_err = [_grid_error(model, v) for v in photos.values()]
+        grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
         rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
                       "peakiness_ratio": round(float(np.mean(peaky)), 3),
                       "peakiness_ratio_max": round(float(np.max(peaky)), 3),
@@ -218,6 +222,11 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
         cols = [photos] + ([outputs[base]] if base and name != base else []) + [outs]
         grid = np.concatenate([np.concatenate([_fit(c[k], 512) for c in cols], 1) for k in show], 0)
         Image.fromarray(grid).save(out / f"{tag}_{name}.jpg", quality=85)
+    if "kodim23" in photos and outputs:
+        # 1:1 detail (a 160-px square of the parrot's head, enlarged 2x without smoothing): the grid shows here.
+        tiles = [photos["kodim23"]] + [outs["kodim23"] for outs in outputs.values()]
+        zoom = np.concatenate([t[160:320, 290:450].repeat(2, 0).repeat(2, 1) for t in tiles], 1)
+        Image.fromarray(zoom).save(out / f"{tag}_zoom.png", optimize=True)
     (out / f"{tag}_study.json").write_text(json.dumps(
         {"painting": painting, "base": BASE, "compared_with": base, "at_step": at_step, "held_out": [p.name for p in held], "variants": list(rows.values()),
          "environment": environment()}, indent=1))
@@ -228,23 +237,6 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
     lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
               f"{r['peakiness_ratio_max']}) | {r.get('grid_error', '')} | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
-
-
-def _grid_error(model, img: np.ndarray, margin: int = 16) -> float:
-    """How much the output depends on where the photo sits on the network's 4-px grid: mean |f(photo moved by
-    d px) - f(photo) moved alike| over d = 1, 2, 3 px (rows and columns), 0-255 scale, borders left out. A
-    shift-equivariant network scores 0."""
-    import torch
-
-    crop = img[:384, :384]
-    with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float()
-        y = model(x)
-        errs = []
-        for d in (1, 2, 3):
-            ys = model(x[..., d:, d:])
-            errs.append(float((ys - y[..., d:, d:])[..., margin:-margin, margin:-margin].abs().mean()))
-    return float(np.mean(errs))
 
 
 def _fit(img: np.ndarray, width: int) -> np.ndarray:

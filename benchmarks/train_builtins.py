@@ -2,6 +2,7 @@
 
     python benchmarks/recipe_study.py prepare --work W            # the photo set (held-out photos left out)
     nice python benchmarks/train_builtins.py --work W [--styles starry_night,...] [--steps 3000] [--threads 1]
+    nice python benchmarks/train_builtins.py --work W --refine --steps 200 --chunk 100 [--styles ...]
     python benchmarks/train_builtins.py --work W --install [--styles ...]
 
 Every built-in is the `fast` preset, trained from seed 0 or fine-tuned from one that was (`--init-from`; the shared
@@ -9,7 +10,8 @@ ancestry keeps weight blending between built-ins meaningful), with the trainer's
 benchmarks/recipe_study.py — on the same photos, in resumable chunks (a killed run continues where it stopped;
 the preview grid and loss curve grow beside each run). `--install` writes each finished model with FP16 weights,
 its attribution, lineage and full training config, builds its bundle (FP32/FP16 ONNX, validated against
-torch) into styleengine/assets/styles/<name>.engine and records it in index.json.
+torch) into styleengine/assets/styles/<name>.engine and records it in index.json. `--refine` instead fine-tunes
+each shipped built-in against the 4-px grid (refine_recipe; results in benchmarks/results/recipe/README.md).
 """
 
 from __future__ import annotations
@@ -38,20 +40,51 @@ SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "style
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
 # The study's larger style scale (its 768 variants): the strokes of a ~1000-px reproduction at close to native size.
 STYLE_SIZE = 768
+REFINE_CROP = 128
+REFINE_SHIFT_WEIGHT = 50.0
+REFINE_STYLE_SCALE = 2.0
 
 
-def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None) -> TrainConfig:
+def shipped_model(painting: str) -> Path:
+    return STYLES_DIR / f"{painting}.engine" / "model.pt"
+
+
+def shipped_recipe(painting: str) -> dict:
+    """The shipped built-in's own recipe (from its checkpoint's train_config), as TrainConfig fields."""
+    c = load_checkpoint(shipped_model(painting)).train_config
+    keys = ("image_size", "style_size", "batch_size", "content_weight", "style_weight", "tv_weight",
+            "content_layers", "style_layers", "seed")
+    return {k: c[k] for k in keys if c.get(k) is not None}
+
+
+def refine_recipe(painting: str) -> dict:
+    """Fine-tuning a shipped built-in against the 4-px grid: its own recipe plus loss jitter and the
+    shift-equivariance loss (the study's ft_* runs), lr 1e-3, on 128-px crops of photos at the size the
+    built-in was trained at (the same scale of shapes at a quarter of the cost for the 256-px ones)."""
+    r = shipped_recipe(painting)
+    return {**r, "image_size": REFINE_CROP, "photo_size": max(REFINE_CROP, r["image_size"]), "lr": 1e-3,
+            "loss_jitter": 4, "shift_weight": REFINE_SHIFT_WEIGHT,
+            "style_weight": r["style_weight"] * REFINE_STYLE_SCALE}
+
+
+def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None,
+           refine: bool = False) -> TrainConfig:
     run = work / "builtins" / painting
     run.mkdir(parents=True, exist_ok=True)
     held = work / "heldout"
+    recipe = dict(style_size=STYLE_SIZE, seed=0)
+    if refine:
+        recipe, init_from = refine_recipe(painting), shipped_model(painting)
     return TrainConfig(SHARED_STYLES / f"{painting}.jpg", work / "photos", run / f"{painting}.pt", preset="fast",
-                       loss_net="efficientnet-lite0", style_size=STYLE_SIZE, steps=steps, seed=0, checkpoint_every=chunk,
-                       preview_every=chunk, preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
-                       style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from)
+                       loss_net="efficientnet-lite0", steps=steps, checkpoint_every=chunk, preview_every=chunk,
+                       preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
+                       style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from,
+                       **recipe)
 
 
-def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None) -> Path:
-    cfg = config(painting, work, steps, chunk, init_from)
+def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None,
+              refine: bool = False) -> Path:
+    cfg = config(painting, work, steps, chunk, init_from, refine)
     if cfg.output.exists():
         return cfg.output
     t0 = time.time()
@@ -63,7 +96,7 @@ def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path
 
 
 def install(painting: str, work: Path, steps: int, chunk: int) -> None:
-    cfg = config(painting, work, steps, chunk)
+    cfg = config(painting, work, steps, chunk)  # only its output path is used
     ck = load_checkpoint(cfg.output)
     c = ck.train_config
     init = c.get("init_from")
@@ -73,8 +106,9 @@ def install(painting: str, work: Path, steps: int, chunk: int) -> None:
                "style_weight": c["style_weight"], "tv_weight": c["tv_weight"],
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
+               "shift_weight": c.get("shift_weight", 0.0), "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
-               "init_from": f"{init['name']} ({init['steps']} steps from seed 0)" if init else "seed 0",
+               "init_from": f"{init['name']} ({init['steps']} steps)" if init else "seed 0",
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
     target = STYLES_DIR / f"{painting}.engine"
@@ -100,6 +134,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init-from", type=Path, default=None,
                     help="fine-tune from this finished model (e.g. WORK/builtins/starry_night/starry_night.pt)")
+    ap.add_argument("--refine", action="store_true",
+                    help="fine-tune each shipped built-in against the 4-px grid (refine_recipe)")
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
@@ -111,7 +147,7 @@ def main() -> None:
         if args.install:
             install(painting, args.work, args.steps, args.chunk)
         else:
-            train_one(painting, args.work, args.steps, args.chunk, args.init_from)
+            train_one(painting, args.work, args.steps, args.chunk, args.init_from, args.refine)
 
 
 if __name__ == "__main__":

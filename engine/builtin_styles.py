@@ -155,5 +155,8 @@ def write_index(entries: dict[str, dict[str, Any]], styles_dir: Path | None = No
     styles_dir = Path(styles_dir or STYLES_DIR)
     target = styles_dir / INDEX_FILE
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps({"format": INDEX_FORMAT, "styles": dict(sorted(entries.items()))}, indent=2) + "\n")
+        # The paintings' own order (the README's), then any others by name.
+        order = {name: i for i, name in enumerate(PAINTINGS)}
+        ordered = dict(sorted(entries.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+        tmp.write_text(json.dumps({"format": INDEX_FORMAT, "styles": ordered}, indent=2) + "\n")
     return target

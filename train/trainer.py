@@ -478,7 +478,8 @@ class Trainer:
             loss = loss + self.cfg.stability_weight * l_stab
         l_shift = torch.zeros((), device=dev)
         if self.shift_w > 0:
-            d = int(torch.randint(1, 16, (1,), generator=_step_generator(self.cfg.seed, step, self.info.rank, 1)))
+            # One shift per global batch, as for the jitter.
+            d = int(torch.randint(1, 16, (1,), generator=_step_generator(self.cfg.seed, step, 0, 1)))
             with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                 l_shift = shift_loss(self.model, x, y, dy=d // 4, dx=d % 4)  # the bare module, as above
             loss = loss + self.shift_w * l_shift

@@ -28,5 +28,16 @@ def test_gallery_script_on_a_tiny_bundle(tiny_bundle, tmp_path):
     assert set(metrics) == {"kodim23.jpg", "kodim14.jpg", "chelsea.jpg", "bunny_frame.jpg"}
     assert all(m["peakiness_x_photo"] > 0 and m["style_distance"] is None for m in metrics.values())
     mean = json.loads((tmp_path / "gallery.json").read_text())["mean"]["tiny"]
-    assert set(mean) == {"peakiness_x_photo", "content_distance"}  # no painting: no style distance to average
+    # no painting: no style distance to average
+    assert set(mean) == {"peakiness_x_photo", "grid_error", "content_distance"}
+    assert all(m["grid_error"] >= 0 for m in metrics.values())
     assert abs(mean["peakiness_x_photo"] - sum(m["peakiness_x_photo"] for m in metrics.values()) / 4) < 1e-3
+
+    # A rerun beside an earlier one: the earlier row above the new one.
+    again = tmp_path / "again"
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gallery.py"), "--styles", str(tiny_bundle),
+                          "--out", str(again), "--no-metrics", "--compare-with", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    both = Image.open(again / "compare_tiny.jpg")
+    assert both.size == (row.width, 2 * row.height + 8)

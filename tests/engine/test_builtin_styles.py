@@ -104,3 +104,10 @@ def test_bundled_samples_for_zero_setup_runs():
     assert res.exit_code == 0 and res.stdout.strip() == str(clip)
     bad = CliRunner().invoke(app, ["styles", "--sample", "nope"])
     assert bad.exit_code == 2 and "unknown sample" in bad.output
+
+
+def test_index_is_written_in_the_paintings_order_then_by_name(tmp_path):
+    names = list(bs.PAINTINGS)
+    entries = {n: {"bundle": f"{n}.engine"} for n in ["zz_custom", "aa_custom", *reversed(names)]}
+    bs.write_index(entries, tmp_path)
+    assert list(bs.read_index(tmp_path)) == [*names, "aa_custom", "zz_custom"]

@@ -55,8 +55,9 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
     r = run(style, photos, out, **_tiny(steps=30, lr=1e-2, log_every=5, preview_every=15, attribution="Vincent van Gogh, 1889"))
     log = _log(r.log_path)
     assert [e["step"] for e in log] == [5, 10, 15, 20, 25, 30]
-    # 30 steps of a tiny net: ~0.66-0.72x depending on thread count (float summation order); untrained stays ~1.0x.
-    assert log[-1]["style"] < 0.8 * log[0]["style"], log
+    # 30 steps of a tiny net, default recipe (the shift loss included): the total falls to ~0.4x and the style
+    # loss to ~0.85x (an untrained net stays at ~1.0x of both).
+    assert log[-1]["loss"] < 0.6 * log[0]["loss"] and log[-1]["style"] < 0.92 * log[0]["style"], log
     assert r.skipped_files == 1
     ckpt = load_checkpoint(out)
     assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == TINY
