@@ -172,6 +172,9 @@ def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_stat
     c, f = load_checkpoint(on.path).train_config, on.final_losses
     assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
                                       + c["tv_weight"] * f["tv"] + 20.0 * f["shift"], rel=1e-4)
+    c, f = load_checkpoint(off.path).train_config, off.final_losses  # off: exactly the plain loss
+    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
+                                      + c["tv_weight"] * f["tv"], rel=1e-4)
     with pytest.raises(StyleEngineError, match="shift_weight must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, shift_weight=-1.0))
     # A train state written before the shift loss existed resumes as "off".
