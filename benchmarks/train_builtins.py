@@ -4,6 +4,7 @@
     nice python benchmarks/train_builtins.py --work W [--styles starry_night,...] [--steps 3000] [--threads 1]
     nice python benchmarks/train_builtins.py --work W --refine --steps 200 --chunk 100 [--styles ...]
     python benchmarks/train_builtins.py --work W --install [--styles ...]
+    python benchmarks/train_builtins.py --work W --styles starry_night --install-from W/runs/starry_night_ft_s768/model.pt
 
 Every built-in is the `fast` preset, trained from seed 0 or fine-tuned from one that was (`--init-from`; the shared
 ancestry keeps weight blending between built-ins meaningful), with the trainer's defaults for efficientnet-lite0 — the recipe chosen by
@@ -95,9 +96,9 @@ def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path
             return r.path
 
 
-def install(painting: str, work: Path, steps: int, chunk: int) -> None:
-    cfg = config(painting, work, steps, chunk)  # only its output path is used
-    ck = load_checkpoint(cfg.output)
+def install(painting: str, model: Path) -> None:
+    """Ship a finished model of `painting` (FP16 weights, today's attribution) as its built-in bundle."""
+    ck = load_checkpoint(model)
     c = ck.train_config
     init = c.get("init_from")
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
@@ -113,10 +114,11 @@ def install(painting: str, work: Path, steps: int, chunk: int) -> None:
                        f"frames of cars_432p and Big Buck Bunny"}
     target = STYLES_DIR / f"{painting}.engine"
     with tempfile.TemporaryDirectory() as d:
-        half = Path(d) / f"{painting}.pt"  # FP16 weights, as shipped (the trainer wrote them with half=True)
-        assert all(v.dtype == torch.float16 for v in ck.state_dict.values() if v.is_floating_point())
-        # The same weights (FP16 -> FP32 -> FP16 is exact) with today's attribution of the painting.
-        save_model(half, ck.build_model(), style={**ck.style, "attribution": attribution_for(painting)},
+        half = Path(d) / f"{painting}.pt"
+        # FP16 weights, as shipped (exact for a model the trainer wrote with half=True), under the painting's
+        # name and today's attribution.
+        save_model(half, ck.build_model(), style={**ck.style, "name": painting,
+                                                  "attribution": attribution_for(painting)},
                    train_config=ck.train_config, loss_net=ck.loss_net, half=True)
         build_bundle(half, target, tensorrt="off", overwrite=True)
     entries = read_index()
@@ -137,15 +139,21 @@ def main() -> None:
     ap.add_argument("--refine", action="store_true",
                     help="fine-tune each shipped built-in against the 4-px grid (refine_recipe)")
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
+    ap.add_argument("--install-from", type=Path, default=None,
+                    help="install this finished model as the (one) style given by --styles, e.g. a recipe_study run")
     args = ap.parse_args()
     names = [s for s in args.styles.split(",") if s]
     unknown = [s for s in names if s not in PAINTINGS]
     if unknown:
         sys.exit(f"unknown paintings {unknown}; known: {', '.join(PAINTINGS)}")
+    if args.install_from and len(names) != 1:
+        sys.exit("--install-from installs one model: give its style with --styles NAME")
     torch.set_num_threads(args.threads)
     for painting in names:
-        if args.install:
-            install(painting, args.work, args.steps, args.chunk)
+        if args.install_from:
+            install(painting, args.install_from)
+        elif args.install:
+            install(painting, config(painting, args.work, args.steps, args.chunk).output)
         else:
             train_one(painting, args.work, args.steps, args.chunk, args.init_from, args.refine)
 
