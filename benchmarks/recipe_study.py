@@ -86,7 +86,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft128_jit4_shift50": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, image_size=128, photo_size=256),
                            "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, 128-px crops of "
                            "256-px photos"),
-    "ft_s768": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, style_size=768, style_weight_scale=1.0),
+    "ft_s768": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, style_size=768),
                 "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, style image 768 px"),
     "ft_jit4_shift200": (dict(from_builtin=True, loss_jitter=4, shift_weight=200.0),
                          "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 200"),

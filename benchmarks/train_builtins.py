@@ -96,11 +96,23 @@ def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path
             return r.path
 
 
+def lineage(painting: str, init: dict | None) -> str:
+    """Where a model started, for the index: its parent, and when the parent is the built-in shipped now (a
+    refinement), that built-in's own lineage after it."""
+    if not init:
+        return "seed 0"
+    parent = f"{init['name']} ({init['steps']} steps)"
+    previous = read_index().get(painting)
+    shipped = shipped_model(painting)
+    if previous and shipped.is_file() and load_checkpoint(shipped).sha256 == init.get("sha256"):
+        return f"{parent} <- {previous['train']['init_from']}"
+    return parent
+
+
 def install(painting: str, model: Path) -> None:
     """Ship a finished model of `painting` (FP16 weights, today's attribution) as its built-in bundle."""
     ck = load_checkpoint(model)
     c = ck.train_config
-    init = c.get("init_from")
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
                "loss_net": "efficientnet-lite0", "loss_jitter": c.get("loss_jitter", 0), "lr": c["lr"], "content_weight": c["content_weight"],
@@ -109,7 +121,7 @@ def install(painting: str, model: Path) -> None:
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
                "shift_weight": c.get("shift_weight", 0.0), "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
-               "init_from": f"{init['name']} ({init['steps']} steps)" if init else "seed 0",
+               "init_from": lineage(painting, c.get("init_from")),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
     target = STYLES_DIR / f"{painting}.engine"

@@ -53,15 +53,15 @@ from styleengine.core.shapes import MIN_SIDE
 from . import distributed as dist_util
 from .data import load_rgb, load_style_image, make_loader, scan_images
 from .losses import content_loss, shift_loss, stability_loss, style_loss, style_norms, tv_loss
-from .preview import PreviewGrid, plot_losses, read_log
+from .preview import SERIES, PreviewGrid, plot_losses, read_log
 
 MIN_DEFAULT_STEPS = 2000
-LOSS_PARTS = ("loss", "content", "style", "tv", "stability", "shift")  # the log's columns
+LOSS_PARTS = tuple(name for name, _colour in SERIES)  # the log's columns, as the loss plot draws them
 PREVIEW_PHOTOS = 3
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
-_RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch", "seed", "lr",
-                "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight", "content_layers",
-                "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
+_RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
+                "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
+                "content_layers", "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
 _RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
                     "loss_jitter": 0}
