@@ -196,6 +196,25 @@ def file_to_file(smoke: bool) -> dict:
                 "fps_pipeline": row["extra"]["fps"], "stderr_tail": res.stderr.strip().splitlines()[-3:]}
 
 
+def timing_options(doc: str, out: Path, smoke_help: str) -> argparse.ArgumentParser:
+    """The options every side-by-side CPU timing script takes."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.5, help="time per row per round")
+    ap.add_argument("--frames", type=int, default=4)
+    ap.add_argument("--smoke", action="store_true", help=smoke_help)
+    ap.add_argument("--out", type=Path, default=out)
+    return ap
+
+
+def write_results(doc: dict, out: Path, text: str) -> None:
+    """STEM.json and STEM.md, and the markdown on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    out.with_suffix(".md").write_text(text)
+    print(text)
+
+
 def markdown(doc: dict) -> str:
     env = doc["environment"]
     lines = ["# CPU runtimes side by side", "",
@@ -220,12 +239,7 @@ def markdown(doc: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=1.5, help="time per row per round")
-    ap.add_argument("--frames", type=int, default=4)
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one model, one round (checks the script)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "cpu_runtimes")
+    ap = timing_options(__doc__, RESULTS / "cpu_runtimes", "tiny sizes, one model, one round (checks the script)")
     args = ap.parse_args()
     from styleengine.cli import console
     from styleengine.engine.environment import environment
@@ -249,10 +263,7 @@ def main() -> None:
     doc = {"results": results, "file_to_file": file_to_file(args.smoke), "rounds": rounds,
            "load_average": [round(x, 2) for x in os.getloadavg()], "environment": environment(),
            "frames": str(clip_path().name)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(doc))
-    print(markdown(doc))
+    write_results(doc, args.out, markdown(doc))
 
 
 if __name__ == "__main__":

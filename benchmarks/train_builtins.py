@@ -5,6 +5,7 @@
     nice python benchmarks/train_builtins.py --work W --refine --steps 200 --chunk 100 [--styles ...]
     python benchmarks/train_builtins.py --work W --install [--styles ...]
     python benchmarks/train_builtins.py --work W --styles starry_night --install-from W/runs/starry_night_ft_s768/model.pt
+    python benchmarks/train_builtins.py --work W --phase-bias [--styles ...]
 
 Every built-in is the `fast` preset, trained from seed 0 or fine-tuned from one that was (`--init-from`; the shared
 ancestry keeps weight blending between built-ins meaningful), with the trainer's defaults for efficientnet-lite0 — the recipe chosen by
@@ -13,18 +14,23 @@ the preview grid and loss curve grow beside each run). `--install` writes each f
 its attribution, lineage and full training config, builds its bundle (FP32/FP16 ONNX, validated against
 torch) into styleengine/assets/styles/<name>.engine and records it in index.json. `--refine` instead fine-tunes
 each shipped built-in against the 4-px grid (refine_recipe; results in benchmarks/results/recipe/README.md).
+`--phase-bias` gives each shipped built-in the output bias that cancels its fixed 4-px pattern (core.phase_bias),
+measured on the training photos as the trainer does at the end of a run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from styleengine.core import phase_bias
 from styleengine.core.checkpoint import load_checkpoint, save_model
 from styleengine.engine.builtin_styles import (
     PAINTINGS,
@@ -35,7 +41,8 @@ from styleengine.engine.builtin_styles import (
     write_index,
 )
 from styleengine.export.build import build_bundle
-from styleengine.train.trainer import TrainConfig, train
+from styleengine.train.data import load_rgb, scan_images
+from styleengine.train.trainer import PHASE_PHOTOS, TrainConfig, train
 
 SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
@@ -124,14 +131,32 @@ def install(painting: str, model: Path) -> None:
                "init_from": lineage(painting, c.get("init_from")),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
+    if "phase_bias" in c:
+        summary["phase_bias"] = c["phase_bias"]
+    ship(painting, ck.build_model(), ck, ck.train_config, summary)
+
+
+def add_phase_bias(painting: str, work: Path) -> None:
+    """Give the shipped built-in a phase bias measured on the training photos (core.phase_bias), as the
+    trainer now does at the end of every run; its weights, lineage and recipe stay as they are."""
+    ck = load_checkpoint(shipped_model(painting))
+    photos = [np.array(load_rgb(p)) for p in scan_images(work / "photos").files[:PHASE_PHOTOS]]
+    model, calib = phase_bias.calibrate(ck.build_model(), photos)
+    record = dataclasses.asdict(calib)
+    summary = {**read_index()[painting]["train"], "phase_bias": record}
+    ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
+    print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms "
+          f"on {calib.images} photos", flush=True)
+
+
+def ship(painting: str, model: torch.nn.Module, ck, train_config: dict, summary: dict) -> None:
     target = STYLES_DIR / f"{painting}.engine"
     with tempfile.TemporaryDirectory() as d:
         half = Path(d) / f"{painting}.pt"
         # FP16 weights, as shipped (exact for a model the trainer wrote with half=True), under the painting's
         # name and today's attribution.
-        save_model(half, ck.build_model(), style={**ck.style, "name": painting,
-                                                  "attribution": attribution_for(painting)},
-                   train_config=ck.train_config, loss_net=ck.loss_net, half=True)
+        save_model(half, model, style={**ck.style, "name": painting, "attribution": attribution_for(painting)},
+                   train_config=train_config, loss_net=ck.loss_net, half=True)
         build_bundle(half, target, tensorrt="off", overwrite=True)
     entries = read_index()
     entries[painting] = index_entry(painting, painting, target.name, "fast", summary)
@@ -151,6 +176,8 @@ def main() -> None:
     ap.add_argument("--refine", action="store_true",
                     help="fine-tune each shipped built-in against the 4-px grid (refine_recipe)")
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
+    ap.add_argument("--phase-bias", action="store_true",
+                    help="give the shipped built-ins a phase bias measured on WORK/photos (no training)")
     ap.add_argument("--install-from", type=Path, default=None,
                     help="install this finished model as the (one) style given by --styles, e.g. a recipe_study run")
     args = ap.parse_args()
@@ -162,7 +189,9 @@ def main() -> None:
         sys.exit("--install-from installs one model: give its style with --styles NAME")
     torch.set_num_threads(args.threads)
     for painting in names:
-        if args.install_from:
+        if args.phase_bias:
+            add_phase_bias(painting, args.work)
+        elif args.install_from:
             install(painting, args.install_from)
         elif args.install:
             install(painting, config(painting, args.work, args.steps, args.chunk).output)

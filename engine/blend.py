@@ -10,6 +10,10 @@ Two ways to mix styles:
 - outputs: each style runs on its own and the uint8 outputs are averaged per pixel (stylizer.BlendedStylizer).
   Works for any mix (different presets), at N times the inference cost.
 
+A weight blend's fixed 4-px pattern (core.phase_pattern) is not the blend of its parts' patterns, so where the
+networks carry a phase bias it is measured again on the blend, on the bundled calibration photos with ONNX
+Runtime, and the bias corrected by it (skipped, with the interpolated bias kept, where ONNX Runtime is missing).
+
 `--strength` (mixing with the input photo) is postprocess's, applied after either kind of blend.
 Weights are normalized to sum to 1; a part without a weight gets an equal share of what is left.
 """
@@ -38,7 +42,10 @@ from styleengine.core.bundle import (
 from styleengine.core.errors import StyleEngineError
 from styleengine.core.fsutil import atomic_dir
 from styleengine.core.log import log
-from styleengine.core.paths import cache_dir
+from styleengine.core.paths import assets_dir, cache_dir
+from styleengine.core.phase_pattern import BIAS_SHAPE, downscale, phase_pattern
+
+PHASE_BIAS = "net.phase_bias"  # the phase bias's initializer in our exported graphs (core.network)
 
 
 @dataclass(frozen=True)
@@ -170,18 +177,58 @@ def blend_state_dicts(state_dicts: Sequence[dict[str, Any]], weights: Sequence[f
     return out
 
 
-def _blend_checkpoint(bundles: Sequence[Bundle], weights: Sequence[float], out: Path, style: dict) -> bool:
+def remeasure_phase_bias(fp32_onnx: Path) -> np.ndarray | None:
+    """The fixed (3, 4, 4) pattern left in a blended FP32 ONNX model's outputs on the calibration photos (None
+    without ONNX Runtime)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    from PIL import Image
+
+    sess = ort.InferenceSession(str(fp32_onnx), providers=["CPUExecutionProvider"])
+    outputs = []
+    for f in sorted(assets_dir("calibration").glob("*.jpg")):
+        with Image.open(f) as im:
+            photo = downscale(np.asarray(im.convert("RGB")))
+        outputs.append(sess.run(None, {"input": np.ascontiguousarray(photo[None])})[0][0])
+    return phase_pattern(outputs) if outputs else None
+
+
+def shift_phase_bias(onnx_path: Path, correction: np.ndarray) -> None:
+    """Subtract `correction` ((3, 4, 4)) from a model's phase-bias initializer, in the initializer's own dtype."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    for i, t in enumerate(model.graph.initializer):
+        if t.name == PHASE_BIAS:
+            arr = numpy_helper.to_array(t)
+            new = (arr.astype(np.float32) - correction.reshape(arr.shape)).astype(arr.dtype)
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(new, t.name))
+            onnx.save(model, str(onnx_path))
+            return
+    raise StyleEngineError(f"blend: {onnx_path.name} has no {PHASE_BIAS} weight although its architecture has one")
+
+
+def _blend_checkpoint(bundles: Sequence[Bundle], weights: Sequence[float], out: Path, style: dict,
+                      phase_correction: np.ndarray | None = None) -> bool:
     """model.pt of the blend, where torch is installed and every part has one. Returns whether it was written."""
     if any(b.checkpoint is None for b in bundles):
         return False
     try:
+        import torch
+
         from styleengine.core.checkpoint import load_checkpoint, save_model
         from styleengine.core.network import TransformerNet
     except ImportError:
         return False  # no torch: the blend runs on the ONNX backends only
     ckpts = [load_checkpoint(b.checkpoint) for b in bundles]
     model = TransformerNet(ckpts[0].arch)
-    model.load_state_dict(blend_state_dicts([c.state_dict for c in ckpts], weights))
+    state = blend_state_dicts([c.state_dict for c in ckpts], weights)
+    if phase_correction is not None:
+        state["phase_bias"] = state["phase_bias"] - torch.from_numpy(phase_correction.reshape(BIAS_SHAPE))
+    model.load_state_dict(state)
     half = all(not v.is_floating_point() or v.dtype.itemsize == 2 for c in ckpts for v in c.state_dict.values())
     save_model(out, model, style=style, train_config={"blend_of": style["blend"]}, loss_net=ckpts[0].loss_net,
                half=half)
@@ -213,9 +260,16 @@ def blend_bundles(bundles: Sequence[Bundle], weights: Sequence[float]) -> Bundle
                 blend_onnx(paths, weights, tmp / paths[0].name)
                 models[precision] = paths[0].name
                 files.append(paths[0].name)
-        if _blend_checkpoint(bundles, weights, tmp / CHECKPOINT, style):
-            files.append(CHECKPOINT)
         first = bundles[0].manifest
+        correction = None
+        if (first.get("arch") or {}).get("phase_bias") and "fp32" in models:
+            correction = remeasure_phase_bias(tmp / models["fp32"])
+            if correction is not None:
+                for f in models.values():
+                    shift_phase_bias(tmp / f, correction)
+                log.info("blend: phase bias corrected by %.2f levels rms", float(np.sqrt(np.mean(correction ** 2))))
+        if _blend_checkpoint(bundles, weights, tmp / CHECKPOINT, style, correction):
+            files.append(CHECKPOINT)
         entries = file_entries(tmp, files)
         manifest = {"format": BUNDLE_FORMAT, "style": style, "preset": first.get("preset"), "arch": first.get("arch"),
                     "io": first.get("io"), "loss_net": first.get("loss_net"), "source_format": "blend",

@@ -24,13 +24,14 @@ def runner():
         return CliRunner()
 
 
-def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1):
+def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1, phase_bias: bool = True):
+    """Random weights; with a random phase bias (as trained models have) unless phase_bias=False."""
     import torch
 
     from styleengine.core.network import ArchConfig, TransformerNet
 
     torch.manual_seed(seed)
-    model = TransformerNet(ArchConfig("custom", tuple(widths), blocks))
+    model = TransformerNet(ArchConfig("custom", tuple(widths), blocks, phase_bias=phase_bias))
     # Random InstanceNorm affine params so the output is not a trivial function of the input.
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -38,6 +39,8 @@ def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1):
                 p.uniform_(0.5, 1.5) if name.endswith("weight") else p.uniform_(-0.5, 0.5)
         model.deconv3.conv2d.bias.fill_(127.0)
         model.deconv3.conv2d.weight.mul_(20.0)
+        if phase_bias:
+            model.phase_bias.uniform_(-8.0, 8.0)
     return model.eval()
 
 

@@ -22,12 +22,13 @@ loss-curve PNG (train/preview.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from styleengine.core import phase_bias
 from styleengine.core.checkpoint import TRAIN_STATE_FORMAT, load_checkpoint, save_model
 from styleengine.core.errors import Interrupted, StyleEngineError
 from styleengine.core.fsutil import atomic_path, sha256_file
@@ -58,6 +60,7 @@ from .preview import SERIES, PreviewGrid, plot_losses, read_log
 MIN_DEFAULT_STEPS = 2000
 LOSS_PARTS = tuple(name for name, _colour in SERIES)  # the log's columns, as the loss plot draws them
 PREVIEW_PHOTOS = 3
+PHASE_PHOTOS = 16  # photos the phase bias is measured on (the pattern barely varies between photos)
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
@@ -286,6 +289,18 @@ def _output_conv_channels_last(model: TransformerNet) -> None:
     conv.register_forward_hook(lambda _m, _args, out: out.contiguous())
 
 
+def _phase_photos(files: list[Path]) -> list[np.ndarray]:
+    photos = []
+    for path in files:
+        try:
+            photos.append(np.array(load_rgb(path)))
+        except (OSError, ValueError):  # decoded fine when scanned; a file changed since is skipped here too
+            continue
+        if len(photos) == PHASE_PHOTOS:
+            break
+    return photos
+
+
 def _preset(name: str) -> ArchConfig:
     try:
         return preset_config(name)
@@ -300,7 +315,8 @@ class Trainer:
         cfg.validate()
         self.cfg, self.resume, self.stop_after = cfg, resume, stop_after
         self.t_start = time.time()
-        self.arch = cfg.arch or _preset(cfg.preset)
+        # Trained without the phase bias; finish() measures it on the photos and adds it (core.phase_bias).
+        self.arch = replace(cfg.arch or _preset(cfg.preset), phase_bias=False)
         defaults = loss_net_defaults(cfg.loss_net)
         self.content_layers = tuple(cfg.content_layers or defaults.content_layers)
         self.style_layers = tuple(cfg.style_layers or defaults.style_layers)
@@ -355,7 +371,7 @@ class Trainer:
         self.init = None
         if cfg.init_from is not None:
             self.init = load_checkpoint(cfg.init_from)
-            if self.init.arch.to_dict() != self.arch.to_dict():
+            if replace(self.init.arch, phase_bias=False) != self.arch:
                 raise StyleEngineError(f"--init-from {cfg.init_from}: a {self.init.arch.preset} network "
                                        f"{list(self.init.arch.widths)}, not the {self.arch.preset} network trained here")
         self.config = self.recipe()
@@ -367,7 +383,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = TransformerNet(self.arch)
         if self.init is not None:
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.init.state_dict.items()})
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.init.state_dict.items()
+                                   if k != "phase_bias"})
         else:
             _init_output_layer(model, self.style, cfg.image_size)
         model = model.to(dev)
@@ -595,7 +612,11 @@ class Trainer:
                 self.preview(step)
             model_cpu = TransformerNet(self.arch)
             model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()})
-            save_model(cfg.output, model_cpu, style=self.style_meta, train_config=self.config, loss_net=self.net_desc,
+            model_cpu, calib = phase_bias.calibrate(model_cpu, _phase_photos(self.scan.files))
+            log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after",
+                     calib.images, calib.rms_before, calib.rms_after)
+            recorded = {**self.config, "phase_bias": dataclasses.asdict(calib)}
+            save_model(cfg.output, model_cpu, style=self.style_meta, train_config=recorded, loss_net=self.net_desc,
                        half=cfg.half, overwrite=True)
             self.save_state(step)  # a finished state: `--resume --steps N` trains further
             path = cfg.output

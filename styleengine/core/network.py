@@ -3,6 +3,10 @@
 Module names match pytorch/examples' TransformerNet (conv1.conv2d, in1, ..., res1..resN, deconv1..3) so
 their state dicts load unchanged. The network works on float RGB NCHW in the 0-255 range, like theirs.
 Any input size works: the input is reflection-padded to a multiple of 4 and the output cropped back.
+
+The two stride-2 stages let a trained network add a small pattern locked to the pixel position mod 4
+(core.phase_pattern). With `phase_bias`, the network carries a (3, 4, 4) output bias, tiled over the image, that
+cancels it; core.phase_bias measures it on photos.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .phase_pattern import BIAS_SHAPE, PHASE
+
 
 @dataclass(frozen=True)
 class ArchConfig:
@@ -21,15 +27,18 @@ class ArchConfig:
     preset: str = "johnson"
     widths: tuple[int, int, int] = (32, 64, 128)
     blocks: int = 5
+    phase_bias: bool = False  # a (3, 4, 4) output bias tiled over the image (module doc)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
+        if not self.phase_bias:  # written only when set, so files without it stay readable by older versions
+            del d["phase_bias"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArchConfig":
-        unknown = set(d) - {"preset", "widths", "blocks"}
+        unknown = set(d) - {"preset", "widths", "blocks", "phase_bias"}
         if unknown:
             raise ValueError(f"architecture config has fields this version does not know: {sorted(unknown)} "
                              "(written by a newer styleengine?)")
@@ -38,9 +47,11 @@ class ArchConfig:
             blocks = int(d["blocks"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"invalid architecture config {d!r}") from exc
-        if len(widths) != 3 or min(widths) < 1 or blocks < 0:
+        phase_bias = d.get("phase_bias", False)
+        if len(widths) != 3 or min(widths) < 1 or blocks < 0 or not isinstance(phase_bias, bool):
             raise ValueError(f"invalid architecture config {d!r}")
-        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks)
+        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks, phase_bias=phase_bias)
+
 
 
 PRESETS: dict[str, ArchConfig] = {
@@ -113,6 +124,9 @@ class TransformerNet(nn.Module):
         self.deconv2 = UpsampleConvLayer(w2, w1, 3)
         self.in5 = nn.InstanceNorm2d(w1, affine=True)
         self.deconv3 = ConvLayer(w1, 3, 9, 1)
+        if self.config.phase_bias:
+            # Stored in the shape it is added in, so exported graphs keep it as one named weight ("net.phase_bias").
+            self.register_buffer("phase_bias", torch.zeros(BIAS_SHAPE))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: float (N, 3, H, W) in 0-255. Returns (N, 3, H, W), roughly 0-255, unclamped."""
@@ -127,7 +141,12 @@ class TransformerNet(nn.Module):
             y = getattr(self, f"res{i}")(y)
         y = F.relu(self.in4(self.deconv1(y)))
         y = F.relu(self.in5(self.deconv2(y)))
-        return self.deconv3(y)[..., :h, :w]
+        y = self.deconv3(y)
+        if self.config.phase_bias:
+            # A broadcast over (rows/4, 4, cols/4, 4) views: no tiled copy of the bias is made.
+            n, c, hp, wp = y.shape
+            y = (y.reshape(n, c, hp // PHASE, PHASE, wp // PHASE, PHASE) + self.phase_bias).reshape(n, c, hp, wp)
+        return y[..., :h, :w]
 
 
 def count_parameters(model: nn.Module) -> int:

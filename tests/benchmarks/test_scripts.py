@@ -61,6 +61,18 @@ def test_stability_ab(tmp_path):
     assert (stem.with_suffix(".md")).is_file()
 
 
+def test_phase_bias_cost(tmp_path):
+    stem = tmp_path / "pbc"
+    run_smoke("phase_bias_cost.py", "--out", str(stem))
+    rows = load(stem.with_suffix(".json"))["results"]["96x64"]
+    paired = list(rows.values())
+    assert set(rows) == {"raw ORT fp32", "raw OpenVINO default", "engine auto"}
+    assert all(v["x_without_bias"] > 0 and v["calls"] >= 5 for v in paired)
+    # The two bundles differ by the bias alone: a few levels, never more.
+    assert all(0 < v["output_difference_levels"]["mean"] < 3 and v["output_difference_levels"]["max"] <= 12
+               for v in paired)
+
+
 def test_fp16_overflow(tmp_path):
     out = tmp_path / "fp16.json"
     run_smoke("fp16_overflow.py", "--out", str(out))

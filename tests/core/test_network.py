@@ -40,3 +40,29 @@ def test_arch_config_with_a_field_this_version_lacks_is_refused():
     # Built as something else, such a network would run with the wrong structure and no error.
     with pytest.raises(ValueError, match="upsample"):
         ArchConfig.from_dict({**ArchConfig("custom", (8, 16, 32), 3).to_dict(), "upsample": "bilinear"})
+
+
+def test_phase_bias_is_written_only_when_set_and_round_trips():
+    plain = ArchConfig("custom", (8, 16, 32), 3)
+    assert "phase_bias" not in plain.to_dict()  # older readers keep reading files without it
+    biased = ArchConfig("custom", (8, 16, 32), 3, phase_bias=True)
+    assert biased.to_dict()["phase_bias"] is True
+    assert ArchConfig.from_dict(biased.to_dict()) == biased
+    with pytest.raises(ValueError):
+        ArchConfig.from_dict({**plain.to_dict(), "phase_bias": "yes"})
+
+
+@pytest.mark.parametrize("size", [(8, 8), (33, 17), (64, 64)])
+def test_phase_bias_adds_its_pattern_tiled_from_the_top_left(size):
+    torch.manual_seed(0)
+    plain = TransformerNet(ArchConfig("custom", (4, 8, 16), 1)).eval()
+    biased = TransformerNet(ArchConfig("custom", (4, 8, 16), 1, phase_bias=True)).eval()
+    assert torch.equal(biased.phase_bias, torch.zeros(1, 3, 1, 4, 1, 4))
+    pattern = torch.randn(3, 4, 4)
+    biased.load_state_dict({**plain.state_dict(), "phase_bias": pattern.reshape(1, 3, 1, 4, 1, 4)})
+    x = torch.rand(2, 3, *size) * 255
+    with torch.no_grad():
+        diff = biased(x) - plain(x)
+    h, w = size
+    want = pattern.repeat(1, h // 4 + 1, w // 4 + 1)[:, :h, :w]
+    assert torch.allclose(diff, want.expand_as(diff), atol=1e-4)

@@ -69,21 +69,48 @@ def test_blend_bundles_interpolates_the_networks_and_caches_the_result(tiny_bund
     mixed.verify_all()
     style = mixed.manifest["style"]
     assert [p["weight"] for p in style["blend"]] == [0.25, 0.75] and style["blend"][1]["attribution"] == "B"
-    # The interpolated ONNX runs like any style and equals the interpolated torch network.
+    # The interpolated ONNX runs like any style and equals the interpolated torch network, phase bias aside
+    # (measured again on the blend).
     x = np.random.default_rng(0).integers(0, 256, (1, 24, 28, 3), dtype=np.uint8)
-    ka, kb = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
+    ka, kb, km = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint), load_checkpoint(mixed.checkpoint)
+    interpolated = blend.blend_state_dicts([ka.state_dict, kb.state_dict], [0.25, 0.75])
+    assert all(torch.allclose(km.state_dict[k].float(), v, atol=1e-2) for k, v in interpolated.items() if k != "phase_bias")
     ref_model = ka.build_model()
-    ref_model.load_state_dict(blend.blend_state_dicts([ka.state_dict, kb.state_dict], [0.25, 0.75]))
+    ref_model.load_state_dict({**interpolated, "phase_bias": km.state_dict["phase_bias"].float()})
     with torch.no_grad():
         ref = ref_model(torch.from_numpy(x).permute(0, 3, 1, 2).float()).clamp(0, 255).round()
     ref = ref.permute(0, 2, 3, 1).numpy()
     for name in ("onnxruntime", "torch"):
         with create_backend(name, mixed, device="cpu", precision="fp32") as be:
             assert np.abs(be.infer(x).astype(float) - ref).max() <= 1, name
-    # Endpoints: weight 1 reproduces the single style.
+    # Endpoints: weight 1 is the single style's network (its bias measured again).
     only_a = blend.blend_bundles([a, b], [1.0, 0.0])
-    with create_backend("onnxruntime", only_a, device="cpu") as be1, create_backend("onnxruntime", a, device="cpu") as be2:
-        assert np.abs(be1.infer(x).astype(int) - be2.infer(x)).max() <= 1
+    k1 = load_checkpoint(only_a.checkpoint)
+    assert all(torch.equal(k1.state_dict[k], v) for k, v in ka.state_dict.items() if k != "phase_bias")
+
+
+def test_weight_blend_measures_its_phase_bias_again(tiny_bundle, tiny_bundle_b, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from styleengine.core.bundle import load_bundle
+    from styleengine.core.checkpoint import load_checkpoint
+
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
+    a, b = load_bundle(tiny_bundle), load_bundle(tiny_bundle_b)
+    mixed = blend.blend_bundles([a, b], [0.5, 0.5])
+    plain = blend.blend_state_dicts([load_checkpoint(p.checkpoint).state_dict for p in (a, b)], [0.5, 0.5])
+    got = load_checkpoint(mixed.checkpoint).state_dict["phase_bias"].float()
+    assert (got - plain["phase_bias"]).abs().max() > 0.5  # the random parts' biases do not cancel the blend's
+    # What is left on the calibration photos, in the FP32 and FP16 graphs alike: next to nothing.
+    for precision in ("fp32", "fp16"):
+        tmp = tmp_path / f"probe_{precision}.onnx"
+        tmp.write_bytes(mixed.onnx(precision).read_bytes())
+        left = blend.remeasure_phase_bias(tmp)
+        assert float(np.sqrt(np.mean(left ** 2))) < 0.3, precision
+    # Without ONNX Runtime the interpolated bias is kept (nothing to measure with).
+    monkeypatch.setattr(blend, "remeasure_phase_bias", lambda path: None)
+    monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache2"))
+    kept = load_checkpoint(blend.blend_bundles([a, b], [0.5, 0.5]).checkpoint).state_dict["phase_bias"].float()
+    assert torch.allclose(kept, plain["phase_bias"], atol=1e-2)
 
 
 def test_blend_refuses_different_architectures_and_tampered_parts(tiny_bundle, tmp_path, monkeypatch):

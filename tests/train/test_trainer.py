@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -60,7 +61,10 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
     assert log[-1]["loss"] < 0.6 * log[0]["loss"] and log[-1]["style"] < 0.92 * log[0]["style"], log
     assert r.skipped_files == 1
     ckpt = load_checkpoint(out)
-    assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == TINY
+    # Trained without the phase bias, saved with it, measured on the photos (the recipe records how).
+    assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == replace(TINY, phase_bias=True)
+    calib = ckpt.train_config["phase_bias"]
+    assert calib["images"] >= 1 and calib["rms_after"] < calib["rms_before"]
     assert ckpt.style["name"] == "style_starry_night" and ckpt.style["attribution"] == "Vincent van Gogh, 1889"
     assert len(ckpt.style["image_sha256"]) == 64
     assert ckpt.loss_net.startswith("efficientnet-lite0") and "random" not in ckpt.loss_net

@@ -1,0 +1,151 @@
+"""What the phase bias (core.phase_bias) costs at inference: the same weights with and without it, side by side.
+
+The built-ins carry a (3, 4, 4) output bias tiled over the image, one broadcast add on the network's output.
+This script builds two bundles from one built-in's weights — as shipped, and with the bias taken out — and times
+each through the raw runtimes a user would call (ONNX Runtime and OpenVINO with default settings on
+model_fp32.onnx) and through the backend styleengine's `auto` picks on this machine, on real video frames,
+calls with and without the bias alternating frame by frame (medians; the ratio is the median of the pairs'). It also records how far apart the two outputs are (the bias is all that
+differs). Writes benchmarks/results/phase_bias_cost.{json,md} with the environment block.
+
+    .venv/bin/python benchmarks/phase_bias_cost.py [--style starry_night] [--rounds 5] [--seconds 1.5] [--smoke]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from cpu_runtimes import RESULTS, SIZES, clip_path, real_frames, timing_options, write_results
+
+VARIANTS = ("with bias", "without bias")
+
+
+def bundles(style: str, tmp: Path) -> dict[str, object]:
+    """The built-in as shipped, and a bundle of the same weights without the phase bias."""
+    from styleengine.core.bundle import load_bundle
+    from styleengine.core.checkpoint import load_checkpoint, save_model
+    from styleengine.core.network import TransformerNet
+    from styleengine.engine.builtin_styles import builtin_bundle
+    from styleengine.export.build import build_bundle
+
+    shipped = builtin_bundle(style)
+    ck = load_checkpoint(shipped.checkpoint)
+    if not ck.arch.phase_bias:
+        sys.exit(f"error: the {style} built-in has no phase bias to compare against")
+    plain = TransformerNet(dataclasses.replace(ck.arch, phase_bias=False))
+    plain.load_state_dict({k: v.float() for k, v in ck.state_dict.items() if k != "phase_bias"})
+    pt = save_model(tmp / f"{style}_plain.pt", plain, style=ck.style, train_config=ck.train_config,
+                    loss_net=ck.loss_net, half=True)
+    build_bundle(pt, tmp / f"{style}_plain.engine", tensorrt="off")
+    return {"with bias": shipped, "without bias": load_bundle(tmp / f"{style}_plain.engine")}
+
+
+def callables(bundle) -> dict[str, object]:
+    import onnxruntime as ort
+    import openvino as ov
+
+    from styleengine.engine.stylizer import Stylizer
+
+    fp32 = str(bundle.onnx("fp32"))
+    sess = ort.InferenceSession(fp32, providers=["CPUExecutionProvider"])
+    req = ov.Core().compile_model(fp32, "CPU").create_infer_request()
+
+    def raw_ov(b):
+        req.infer({0: b})
+        return np.array(req.get_output_tensor(0).data, copy=True)
+
+    auto = Stylizer(bundle, "auto")
+
+    def engine_auto(b):
+        out = auto.stylize_batch(b)
+        engine_auto.chose = auto.backend_name
+        return out
+
+    return {"raw ORT fp32": lambda b: sess.run(None, {"input": b})[0], "raw OpenVINO default": raw_ov,
+            "engine auto": engine_auto}
+
+
+def measure(pairs: dict, frames: list[np.ndarray], rounds: int, seconds: float) -> dict[str, dict]:
+    """pairs: kind -> (with-bias callable, without-bias callable). Calls alternate with/without one frame at a
+    time, so the machine's drift (a shared VM: +-20% between rounds) hits both alike; the ratio reported is the
+    median of the per-call pairs' ratios."""
+    out = {}
+    for kind, (with_bias, without) in pairs.items():
+        a = [with_bias(f) for f in frames]  # warm-up (auto measures its choice here), and the outputs to compare
+        b = [without(f) for f in frames]
+        t_with, t_without, i = [], [], 0
+        end = time.perf_counter() + rounds * seconds
+        while time.perf_counter() < end or len(t_with) < 5:
+            f = frames[i % len(frames)]
+            for fn, times in ((with_bias, t_with), (without, t_without)) if i % 2 == 0 else \
+                    ((without, t_without), (with_bias, t_with)):
+                t = time.perf_counter()
+                fn(f)
+                times.append(time.perf_counter() - t)
+            i += 1
+        diff = [np.abs(x.astype(int) - y.astype(int)) for x, y in zip(a, b)]
+        out[kind] = {"ms_median_with_bias": round(1000 * statistics.median(t_with), 2),
+                     "ms_median_without_bias": round(1000 * statistics.median(t_without), 2),
+                     "calls": len(t_with),
+                     "x_without_bias": round(statistics.median(x / y for x, y in zip(t_with, t_without)), 3),
+                     "x_without_bias_iqr": [round(q, 3) for q in np.percentile(
+                         [x / y for x, y in zip(t_with, t_without)], [25, 75])],
+                     "output_difference_levels": {"mean": round(float(np.mean([d.mean() for d in diff])), 3),
+                                                  "max": int(max(d.max() for d in diff))}}
+        if hasattr(with_bias, "chose"):
+            out[kind]["chose"] = [with_bias.chose, without.chose]
+    return out
+
+
+def markdown(doc: dict) -> str:
+    env = doc["environment"]
+    lines = [f"# Phase bias cost ({doc['style']} built-in, `fast` preset)", "",
+             f"CPU: {env['cpu']['name']} ({env['cpu']['usable_cores']} cores; ISA {' '.join(env['cpu']['isa'])}); "
+             f"load average {doc['load_average']}; medians. With and without the bias alternate call by call "
+             "within a row; the rows run one after another, so compare within a row, not across rows "
+             "(benchmarks/cpu_runtimes.py compares the runtimes).", ""]
+    for size, rows in doc["results"].items():
+        lines += [f"## {size}", "", "| row | ms with bias | ms without | with / without (median of pairs; IQR) "
+                  "| calls | output difference (levels) |", "|---|---|---|---|---|---|"]
+        for k, v in rows.items():
+            d = v["output_difference_levels"]
+            k = f"{k} ({' / '.join(v['chose'])})" if "chose" in v else k
+            lines.append(f"| {k} | {v['ms_median_with_bias']} | {v['ms_median_without_bias']} | {v['x_without_bias']} "
+                         f"({v['x_without_bias_iqr'][0]}-{v['x_without_bias_iqr'][1]}) | {v['calls']} | "
+                         f"mean {d['mean']}, max {d['max']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = timing_options(__doc__, RESULTS / "phase_bias_cost", "tiny size, one round (checks the script)")
+    ap.add_argument("--style", default="starry_night")
+    args = ap.parse_args()
+    from styleengine.cli import console
+    from styleengine.engine.environment import environment
+
+    console.configure(quiet=True)
+    sizes = {"96x64": (96, 64)} if args.smoke else {**SIZES, "1280x720": (1280, 720)}
+    rounds = 1 if args.smoke else args.rounds
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        os.environ["STYLEENGINE_CACHE"] = d
+        pair = bundles(args.style, Path(d))
+        for label, size in sizes.items():
+            with_bias, without = (callables(pair[v]) for v in VARIANTS)
+            pairs = {k: (with_bias[k], without[k]) for k in with_bias}
+            results[label] = measure(pairs, real_frames(size, args.frames), rounds, 0.2 if args.smoke else args.seconds)
+            print(f"{label}: " + ", ".join(f"{k} x{v['x_without_bias']}" for k, v in results[label].items()),
+                  file=sys.stderr)
+    doc = {"style": args.style, "results": results, "rounds": rounds, "frames": clip_path().name,
+           "load_average": [round(x, 2) for x in os.getloadavg()], "environment": environment()}
+    write_results(doc, args.out, markdown(doc))
+
+if __name__ == "__main__":
+    main()
