@@ -90,6 +90,13 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                 "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, style image 768 px"),
     "ft_jit4_shift200": (dict(from_builtin=True, loss_jitter=4, shift_weight=200.0),
                          "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 200"),
+    # Against the oriented stroke texture left after the phase bias: a stronger total-variation weight.
+    "ft_tv1": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0),
+               "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50 (the TV runs' control)"),
+    "ft_tv3": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, tv_weight_scale=3.0),
+               "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, TV weight x3"),
+    "ft_tv10": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, tv_weight_scale=10.0),
+                "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, TV weight x10"),
 }
 
 
@@ -145,6 +152,7 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         cfg = {**builtin_recipe(painting), **overrides, "init_from": _builtin_model(painting)}
         del cfg["from_builtin"]
         cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
+        cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
     vdir = work / "runs" / f"{painting}_{name}"
     vdir.mkdir(parents=True, exist_ok=True)
     out = vdir / "model.pt"

@@ -53,7 +53,6 @@ class ArchConfig:
         return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks, phase_bias=phase_bias)
 
 
-
 PRESETS: dict[str, ArchConfig] = {
     # The paper / pytorch-examples network: 1,679,235 parameters.
     "johnson": ArchConfig("johnson", (32, 64, 128), 5),

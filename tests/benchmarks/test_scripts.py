@@ -68,9 +68,12 @@ def test_phase_bias_cost(tmp_path):
     paired = list(rows.values())
     assert set(rows) == {"raw ORT fp32", "raw OpenVINO default", "engine auto"}
     assert all(v["x_without_bias"] > 0 and v["calls"] >= 5 for v in paired)
-    # The two bundles differ by the bias alone: a few levels, never more.
+    # Through one runtime the two bundles differ by the bias alone: a few levels, never more. (`auto` may pick
+    # different runtimes for the two on a busy machine, so its row is not held to this.)
+    raw = [rows["raw ORT fp32"], rows["raw OpenVINO default"]]
     assert all(0 < v["output_difference_levels"]["mean"] < 3 and v["output_difference_levels"]["max"] <= 12
-               for v in paired)
+               for v in raw)
+    assert len(rows["engine auto"]["chose"]) == 2
 
 
 def test_fp16_overflow(tmp_path):
