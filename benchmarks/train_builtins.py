@@ -21,13 +21,12 @@ measured on the training photos as the trainer does at the end of a run.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from styleengine.core import phase_bias
@@ -41,8 +40,8 @@ from styleengine.engine.builtin_styles import (
     write_index,
 )
 from styleengine.export.build import build_bundle
-from styleengine.train.data import load_rgb, scan_images
-from styleengine.train.trainer import PHASE_PHOTOS, TrainConfig, train
+from styleengine.train.data import scan_images
+from styleengine.train.trainer import TrainConfig, phase_photos, train
 
 SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
@@ -140,9 +139,8 @@ def add_phase_bias(painting: str, work: Path) -> None:
     """Give the shipped built-in a phase bias measured on the training photos (core.phase_bias), as the
     trainer now does at the end of every run; its weights, lineage and recipe stay as they are."""
     ck = load_checkpoint(shipped_model(painting))
-    photos = [np.array(load_rgb(p)) for p in scan_images(work / "photos").files[:PHASE_PHOTOS]]
-    model, calib = phase_bias.calibrate(ck.build_model(), photos)
-    record = dataclasses.asdict(calib)
+    model, calib = phase_bias.calibrate(ck.build_model(), phase_photos(scan_images(work / "photos").files))
+    record = asdict(calib)
     summary = {**read_index()[painting]["train"], "phase_bias": record}
     ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
     print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms "

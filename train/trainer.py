@@ -22,13 +22,12 @@ loss-curve PNG (train/preview.py).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -289,7 +288,8 @@ def _output_conv_channels_last(model: TransformerNet) -> None:
     conv.register_forward_hook(lambda _m, _args, out: out.contiguous())
 
 
-def _phase_photos(files: list[Path]) -> list[np.ndarray]:
+def phase_photos(files: list[Path]) -> list[np.ndarray]:
+    """The first PHASE_PHOTOS photos that decode: what the phase bias is measured on."""
     photos = []
     for path in files:
         try:
@@ -612,10 +612,10 @@ class Trainer:
                 self.preview(step)
             model_cpu = TransformerNet(self.arch)
             model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()})
-            model_cpu, calib = phase_bias.calibrate(model_cpu, _phase_photos(self.scan.files))
+            model_cpu, calib = phase_bias.calibrate(model_cpu, phase_photos(self.scan.files))
             log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after",
                      calib.images, calib.rms_before, calib.rms_after)
-            recorded = {**self.config, "phase_bias": dataclasses.asdict(calib)}
+            recorded = {**self.config, "phase_bias": asdict(calib)}
             save_model(cfg.output, model_cpu, style=self.style_meta, train_config=recorded, loss_net=self.net_desc,
                        half=cfg.half, overwrite=True)
             self.save_state(step)  # a finished state: `--resume --steps N` trains further
