@@ -2,8 +2,8 @@
 
 The built-ins carry a (3, 4, 4) output bias tiled over the image, one broadcast add on the network's output.
 This script builds two bundles from one built-in's weights — as shipped, and with the bias taken out — and times
-each through the raw runtimes a user would call (ONNX Runtime and OpenVINO with default settings on
-model_fp32.onnx) and through the backend styleengine's `auto` picks on this machine, on real video frames,
+each through eager torch and the raw runtimes a user would call (ONNX Runtime and OpenVINO with default settings
+on model_fp32.onnx) and through the backend styleengine's `auto` picks on this machine, on real video frames,
 calls with and without the bias alternating frame by frame (medians; the ratio is the median of the pairs'). It also records how far apart the two outputs are (the bias is all that
 differs). Writes benchmarks/results/phase_bias_cost.{json,md} with the environment block.
 
@@ -49,8 +49,17 @@ def bundles(style: str, tmp: Path) -> dict[str, object]:
 def callables(bundle) -> dict[str, object]:
     import onnxruntime as ort
     import openvino as ov
+    import torch
 
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.stylizer import Stylizer
+
+    model = load_checkpoint(bundle.checkpoint).build_model()
+
+    def eager(b):
+        with torch.inference_mode():
+            x = torch.from_numpy(b).permute(0, 3, 1, 2).float()
+            return model(x).clamp(0, 255).round().byte().permute(0, 2, 3, 1).contiguous().numpy()
 
     fp32 = str(bundle.onnx("fp32"))
     sess = ort.InferenceSession(fp32, providers=["CPUExecutionProvider"])
@@ -67,8 +76,8 @@ def callables(bundle) -> dict[str, object]:
         engine_auto.chose = auto.backend_name
         return out
 
-    return {"raw ORT fp32": lambda b: sess.run(None, {"input": b})[0], "raw OpenVINO default": raw_ov,
-            "engine auto": engine_auto}
+    return {"eager torch fp32": eager, "raw ORT fp32": lambda b: sess.run(None, {"input": b})[0],
+            "raw OpenVINO default": raw_ov, "engine auto": engine_auto}
 
 
 def measure(pairs: dict, frames: list[np.ndarray], rounds: int, seconds: float) -> dict[str, dict]:

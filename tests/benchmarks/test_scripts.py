@@ -66,11 +66,11 @@ def test_phase_bias_cost(tmp_path):
     run_smoke("phase_bias_cost.py", "--out", str(stem))
     rows = load(stem.with_suffix(".json"))["results"]["96x64"]
     paired = list(rows.values())
-    assert set(rows) == {"raw ORT fp32", "raw OpenVINO default", "engine auto"}
+    assert set(rows) == {"eager torch fp32", "raw ORT fp32", "raw OpenVINO default", "engine auto"}
     assert all(v["x_without_bias"] > 0 and v["calls"] >= 5 for v in paired)
     # Through one runtime the two bundles differ by the bias alone: a few levels, never more. (`auto` may pick
     # different runtimes for the two on a busy machine, so its row is not held to this.)
-    raw = [rows["raw ORT fp32"], rows["raw OpenVINO default"]]
+    raw = [rows["eager torch fp32"], rows["raw ORT fp32"], rows["raw OpenVINO default"]]
     assert all(0 < v["output_difference_levels"]["mean"] < 3 and v["output_difference_levels"]["max"] <= 12
                for v in raw)
     assert len(rows["engine auto"]["chose"]) == 2
