@@ -3,6 +3,7 @@
     python benchmarks/recipe_study.py prepare --work W                 # photos: train set + held-out set
     nice python benchmarks/recipe_study.py train --work W --variants base,swag1 [--steps 600] [--threads 1]
     python benchmarks/recipe_study.py report --work W [--out benchmarks/results/recipe]
+    python benchmarks/recipe_study.py length --work W --painting P --variants ft_long   # every snapshot
 
 Every variant is the base recipe with one change (VARIANTS); all start from seed 0 and train the `fast`
 preset on the same photos for the same number of steps, in resumable chunks (a killed run continues where
@@ -42,6 +43,9 @@ NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
 # Quick probes of the 4-px texture at a quarter of the cost: 128-px crops, 384-px style image, style weight 2,
 # 300 steps (--steps 300); each compared with p128_base.
 PROBE = dict(image_size=128, style_size=384, style_weight=2.0)
+# The shipped built-in trained on with its own recipe (the fourth round's runs start from these).
+OWN = dict(from_builtin=True, loss_jitter=4, shift_weight=50.0)
+OWN_128 = dict(from_builtin=True, loss_jitter=4, image_size=128, photo_size=256)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
     "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
@@ -97,6 +101,16 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, TV weight x3"),
     "ft_tv10": (dict(from_builtin=True, loss_jitter=4, shift_weight=50.0, tv_weight_scale=10.0),
                 "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, TV weight x10"),
+    # Training length: the shipped built-in trained on with exactly its own recipe (snapshots every chunk).
+    "ft_long": (dict(OWN), "shipped built-in trained on with its own recipe (loss jitter 4, shift loss 50), for length"),
+    "ft128_long": (dict(OWN_128), "shipped built-in trained on with its own recipe (loss jitter 4, no shift loss), "
+                                  "128-px crops of 256-px photos, for length"),
+    # Against the stroke texture's spectral peaks directly (losses.peak_loss); ft_long is the control.
+    "ft_peak1": (dict(OWN, peak_weight=1.0), "ft_long + spectral-peak loss weight 1"),
+    "ft_peak03_long": (dict(OWN, peak_weight=0.3), "ft_long + spectral-peak loss weight 0.3"),
+    "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
+    # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
+    "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
 }
 
 
@@ -171,8 +185,9 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
                   stop_after=min(chunk, steps - step), resume=step > 0, overwrite=True)
         step = r.steps
         ck = load_checkpoint(r.state_path if step < steps else r.path)
-        save_model(vdir / f"snap_{step:05d}.pt", ck.build_model(), style=ck.style, train_config=ck.train_config,
-                   loss_net=ck.loss_net)
+        # The steps done so far, not the run's total: a snapshot may be shipped (train_builtins --install-from).
+        save_model(vdir / f"snap_{step:05d}.pt", ck.build_model(), style=ck.style,
+                   train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
         print(f"[{name}] step {step}/{steps} {time.time() - t0:.0f} s {r.final_losses}", file=sys.stderr, flush=True)
     return out
 
@@ -192,7 +207,7 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
 
     from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.environment import environment
-    from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error, spectral_peakiness
+    from styleengine.engine.quality import ContentDistance, StyleDistance
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,21 +225,10 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
             print(f"[{name}] no {path.name} yet", file=sys.stderr)
             continue
         ck = load_checkpoint(path)
-        steps = at_step or ck.train_config["steps"]
-        model = ck.build_model()
-        outs = {k: _stylize(model, v) for k, v in photos.items()}
-        outputs[name] = outs
-        peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
-        grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
-        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
-                      "peakiness_ratio": round(float(np.mean(peaky)), 3),
-                      "peakiness_ratio_max": round(float(np.max(peaky)), 3),
-                      "grid_error": round(float(np.mean(grid_err)), 3),
-                      "style_distance": round(sd(list(outs.values())), 4),
-                      "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4),
-                      "train_config": ck.train_config}
-        print(f"[{name}] {rows[name]['peakiness_ratio']} {rows[name]['style_distance']} "
-              f"{rows[name]['content_distance']} grid {rows[name]['grid_error']}", file=sys.stderr)
+        row, outputs[name] = _evaluate(ck.build_model(), photos, sd, cd)
+        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": at_step or ck.train_config["steps"],
+                      **row, "train_config": ck.train_config}
+        print(f"[{name}] {row}", file=sys.stderr)
     base = base if base in outputs else None
     tag = painting + ("" if at_step is None else f"_at{at_step}") + ("" if base in (None, "base") else f"_vs_{base}")
     show = [k for k in ("kodim23", "chelsea", "cars_0050") if k in photos]
@@ -249,6 +253,59 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
 
 
+def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
+    """One model's numbers on the held-out photos, and its outputs."""
+    from styleengine.engine.quality import grid_error, spectral_peakiness
+
+    outs = {k: _stylize(model, v) for k, v in photos.items()}
+    peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
+    grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
+    return {"peakiness_ratio": round(float(np.mean(peaky)), 3),
+            "peakiness_ratio_max": round(float(np.max(peaky)), 3),
+            "grid_error": round(float(np.mean(grid_err)), 3),
+            "style_distance": round(sd(list(outs.values())), 4),
+            "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4)}, outs
+
+
+def length(work: Path, out: Path, painting: str, variant: str) -> None:
+    """Training length: the shipped built-in and every snapshot of one run, on the held-out photos."""
+    import torch
+
+    from styleengine.core import phase_bias
+    from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.engine.environment import environment
+    from styleengine.engine.quality import ContentDistance, StyleDistance
+    from styleengine.train.data import scan_images
+    from styleengine.train.trainer import phase_photos
+
+    torch.set_num_threads(2)
+    out.mkdir(parents=True, exist_ok=True)
+    photos = {p.stem: np.array(Image.open(p).convert("RGB")) for p in sorted((work / "heldout").iterdir())}
+    sd, cd = StyleDistance(SHARED / "styles" / f"{painting}.jpg"), ContentDistance()
+    snaps = sorted((work / "runs" / f"{painting}_{variant}").glob("snap_*.pt"))
+    # The trainer measures the phase bias only when a run finishes: snapshots before that get theirs here, on
+    # the same photos, so every row is what shipping that snapshot would give.
+    calib_photos = phase_photos(scan_images(work / "photos").files)
+    rows = []
+    for step, path in [(0, _builtin_model(painting))] + [(int(p.stem[5:]), p) for p in snaps]:
+        model = load_checkpoint(path).build_model()
+        if not model.config.phase_bias:
+            model, _ = phase_bias.calibrate(model, calib_photos)
+        row, _ = _evaluate(model, photos, sd, cd)
+        rows.append({"steps_more": step, **row})
+        print(f"[{variant} +{step}] {row}", file=sys.stderr)
+    tag = f"{painting}_{variant}_length"
+    (out / f"{tag}.json").write_text(json.dumps(
+        {"painting": painting, "variant": variant, "change": VARIANTS[variant][1],
+         "held_out": list(photos), "rows": rows, "environment": environment()}, indent=1))
+    lines = [f"# Training length: {painting}, {VARIANTS[variant][1]}; step 0 = the shipped built-in", "",
+             "| steps more | peakiness (x photo) | grid error | style distance | content distance |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['steps_more']} | {r['peakiness_ratio']} (max {r['peakiness_ratio_max']}) | {r['grid_error']} | "
+              f"{r['style_distance']} | {r['content_distance']} |" for r in rows]
+    (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
+
+
 def _fit(img: np.ndarray, width: int) -> np.ndarray:
     h, w = img.shape[:2]
     return np.asarray(Image.fromarray(img).resize((width, round(h * width / w)), Image.LANCZOS))
@@ -256,7 +313,7 @@ def _fit(img: np.ndarray, width: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("prepare", "train", "report"))
+    ap.add_argument("command", choices=("prepare", "train", "report", "length"))
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--painting", default="starry_night")
@@ -279,6 +336,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         for name in names:
             train_variant(name, args.work, args.steps, args.chunk, args.painting)
+    elif args.command == "length":
+        for name in names:
+            length(args.work, args.out, args.painting, name)
     else:
         report(args.work, args.out, args.painting, names, args.at_step, args.base)
 

@@ -115,24 +115,30 @@ def lineage(painting: str, init: dict | None) -> str:
     return parent
 
 
-def install(painting: str, model: Path) -> None:
-    """Ship a finished model of `painting` (FP16 weights, today's attribution) as its built-in bundle."""
+def install(painting: str, model: Path, work: Path) -> None:
+    """Ship a finished model of `painting` (FP16 weights, today's attribution) as its built-in bundle. A model
+    without a phase bias (a snapshot taken before its run finished) gets one measured as the trainer would."""
     ck = load_checkpoint(model)
     c = ck.train_config
+    net = ck.build_model()
+    if not net.config.phase_bias:
+        net, calib = phase_bias.calibrate(net, phase_photos(scan_images(work / "photos").files))
+        c = {**c, "phase_bias": asdict(calib)}
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
                "loss_net": "efficientnet-lite0", "loss_jitter": c.get("loss_jitter", 0), "lr": c["lr"], "content_weight": c["content_weight"],
                "style_weight": c["style_weight"], "tv_weight": c["tv_weight"],
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
-               "shift_weight": c.get("shift_weight", 0.0), "photo_size": c.get("photo_size"),
+               "shift_weight": c.get("shift_weight", 0.0), "peak_weight": c.get("peak_weight", 0.0),
+               "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
                "init_from": lineage(painting, c.get("init_from")),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
     if "phase_bias" in c:
         summary["phase_bias"] = c["phase_bias"]
-    ship(painting, ck.build_model(), ck, ck.train_config, summary)
+    ship(painting, net, ck, c, summary)
 
 
 def add_phase_bias(painting: str, work: Path) -> None:
@@ -190,9 +196,9 @@ def main() -> None:
         if args.phase_bias:
             add_phase_bias(painting, args.work)
         elif args.install_from:
-            install(painting, args.install_from)
+            install(painting, args.install_from, args.work)
         elif args.install:
-            install(painting, config(painting, args.work, args.steps, args.chunk).output)
+            install(painting, config(painting, args.work, args.steps, args.chunk).output, args.work)
         else:
             train_one(painting, args.work, args.steps, args.chunk, args.init_from, args.refine)
 

@@ -1,5 +1,6 @@
 """Perceptual losses (Johnson et al. 2016): feature reconstruction (content), Gram style loss, total variation,
-and the optional temporal-stability regularizer (compound regularization, Wang et al. 2020)."""
+the optional temporal-stability regularizer (compound regularization, Wang et al. 2020), and the optional
+spectral-peak loss against periodic texture."""
 
 from __future__ import annotations
 
@@ -47,6 +48,48 @@ def tv_loss(y: torch.Tensor) -> torch.Tensor:
     dx = y[..., :, 1:] - y[..., :, :-1]
     dy = y[..., 1:, :] - y[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+# Mid band of the spectral-peak loss (cycles/px): where engine.quality.spectral_peakiness looks.
+PEAK_BAND = (0.125, 0.375)
+PEAK_RING = 0.02  # ring width (cycles/px): about 2.5 bins of a 128-px crop's spectrum
+PEAK_TOP = 0.002  # share of the band's bins whose mean is the peak height
+
+
+def relative_spectrum(img: torch.Tensor) -> torch.Tensor:
+    """(N, B): the luminance FFT magnitude (Hann window) of each 0-255 image (N, 3, H, W) over the mid-band bins,
+    each relative to the median of its ring (frequencies of about the same radius; the median is held fixed for
+    the gradient). A periodic texture stands out as a few bins far above 1; a photo's spectrum stays near it."""
+    rgb = img.float()
+    y = rgb[:, 0] * 0.299 + rgb[:, 1] * 0.587 + rgb[:, 2] * 0.114
+    y = y - y.mean(dim=(-2, -1), keepdim=True)
+    h, w = y.shape[-2:]
+    win = torch.outer(torch.hann_window(h, periodic=False, device=y.device),
+                      torch.hann_window(w, periodic=False, device=y.device))
+    mag = torch.fft.rfft2(y * win).abs()
+    fy = torch.fft.fftfreq(h, device=y.device)[:, None]
+    fx = torch.fft.rfftfreq(w, device=y.device)[None, :]
+    r = torch.sqrt(fy ** 2 + fx ** 2)
+    keep = (r >= PEAK_BAND[0]) & (r <= PEAK_BAND[1])
+    mag, rings = mag[:, keep], (r[keep] / PEAK_RING).long()
+    out = torch.empty_like(mag)
+    for ring in rings.unique():
+        sel = rings == ring
+        out[:, sel] = mag[:, sel] / mag[:, sel].detach().median(dim=1, keepdim=True).values.clamp_min(1e-6)
+    return out
+
+
+def peak_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """How much higher the output's spectral peaks stand than the photo's: the mean over images of
+    relu(log(peak height of y) - log(peak height of x)), the peak height being the mean of the top PEAK_TOP of
+    relative_spectrum. Zero where the output is no peakier than its photo, so brush strokes that follow the
+    photo cost nothing; a texture repeated across the image does."""
+    ry = relative_spectrum(y)
+    with torch.no_grad():
+        rx = relative_spectrum(x)
+    k = max(1, int(PEAK_TOP * ry.shape[1]))
+    py, px = ry.topk(k, dim=1).values.mean(1), rx.topk(k, dim=1).values.mean(1)
+    return F.relu(torch.log(py) - torch.log(px)).mean()
 
 
 # ------------------------------------------------------------------------ temporal stability

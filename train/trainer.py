@@ -53,7 +53,7 @@ from styleengine.core.shapes import MIN_SIDE
 
 from . import distributed as dist_util
 from .data import load_rgb, load_style_image, make_loader, scan_images
-from .losses import content_loss, shift_loss, stability_loss, style_loss, style_norms, tv_loss
+from .losses import content_loss, peak_loss, shift_loss, stability_loss, style_loss, style_norms, tv_loss
 from .preview import SERIES, PreviewGrid, plot_losses, read_log
 
 MIN_DEFAULT_STEPS = 2000
@@ -63,9 +63,9 @@ PHASE_PHOTOS = 16  # photos the phase bias is measured on (the pattern barely va
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
-                "content_layers", "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
+                "peak_weight", "content_layers", "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
+_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
                     "loss_jitter": 0}
 
 
@@ -99,6 +99,7 @@ class TrainConfig:
     loss_jitter: int | None = None  # random 0..N-1 px shift of output and photo before the loss network
     stability_weight: float = 0.0
     shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
+    peak_weight: float = 0.0  # spectral-peak loss against periodic texture (losses.peak_loss)
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # what the run writes beside the output
@@ -173,6 +174,8 @@ class TrainConfig:
             raise StyleEngineError(f"stability_weight must be >= 0 (got {self.stability_weight})")
         if self.shift_weight is not None and self.shift_weight < 0:
             raise StyleEngineError(f"shift_weight must be >= 0 (got {self.shift_weight})")
+        if self.peak_weight < 0:
+            raise StyleEngineError(f"peak_weight must be >= 0 (got {self.peak_weight})")
         if self.steps is not None and self.steps < 1:
             raise StyleEngineError(f"steps must be >= 1 (got {self.steps})")
         if self.epochs is not None and self.epochs <= 0:
@@ -434,6 +437,7 @@ class Trainer:
             "world_size": self.info.world_size, "global_batch": self.global_batch, "steps": self.total_steps,
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
             "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
+            "peak_weight": float(cfg.peak_weight),
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
             "loss_jitter": self.jitter,
@@ -500,8 +504,12 @@ class Trainer:
             with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                 l_shift = shift_loss(self.model, x, y, dy=d // 4, dx=d % 4)  # the bare module, as above
             loss = loss + self.shift_w * l_shift
+        l_peak = torch.zeros((), device=dev)
+        if self.cfg.peak_weight > 0:
+            l_peak = peak_loss(y, x)
+            loss = loss + self.cfg.peak_weight * l_peak
         parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach(),
-                             l_shift.detach()])
+                             l_shift.detach(), l_peak.detach()])
         return loss, parts.float()
 
     def run(self) -> TrainResult:

@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
         shift_weight: Optional[float] = typer.Option(None, help="Shift-equivariance loss weight: penalizes output "
                                                                 "that depends on position mod 4, a fixed 4-px grid "
                                                                 "(0 = off; default per loss net)."),
+        peak_weight: float = typer.Option(0.0, help="Spectral-peak loss weight: penalizes output texture that "
+                                                    "repeats across the image more than the photo's (0 = off)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),

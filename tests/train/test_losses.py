@@ -1,3 +1,4 @@
+import math
 import urllib.error
 
 import pytest
@@ -16,7 +17,9 @@ from styleengine.core.loss_networks import (
 )
 from styleengine.core.network import ArchConfig, TransformerNet
 from styleengine.train.losses import (
+    peak_loss,
     random_smooth_warp,
+    relative_spectrum,
     shift_loss,
     stability_loss,
     style_loss,
@@ -187,3 +190,39 @@ def test_shift_loss_sees_a_grid_fixed_to_the_frame_and_not_a_shift_equivariant_n
     loss = shift_loss(model, x, model(x).detach(), dy=0, dx=1)
     loss.backward()
     assert loss > 0 and model.conv2.conv2d.weight.grad.abs().sum() > 0
+
+
+def _photo_like(n: int = 2, size: int = 96) -> torch.Tensor:
+    """Smooth random images with a 1/f-like spectrum (no periodic texture), 0-255."""
+    g = torch.Generator().manual_seed(0)
+    coarse = torch.rand(n, 3, 6, 6, generator=g) * 255
+    fine = torch.rand(n, 3, size // 4, size // 4, generator=g) * 40
+    up = lambda t: torch.nn.functional.interpolate(t, size=(size, size), mode="bicubic", align_corners=False)  # noqa: E731
+    return (up(coarse) + up(fine) + torch.rand(n, 3, size, size, generator=g) * 8).clamp(0, 255)
+
+
+def test_relative_spectrum_shape_and_a_planted_stripe_texture_stands_out():
+    x = _photo_like()
+    r = relative_spectrum(x)
+    assert r.shape[0] == 2 and r.ndim == 2 and r.shape[1] > 100
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    stripes = 12 * torch.sin(2 * math.pi * (0.15 * xx + 0.14 * yy))  # an oriented stroke texture, mid band
+    assert relative_spectrum(x + stripes).max() > 5 * r.max()
+    low = 12 * torch.sin(2 * math.pi * 0.05 * xx)  # below the band: not counted
+    assert torch.allclose(relative_spectrum(x + low).max(), r.max(), rtol=0.2)
+
+
+def test_peak_loss_is_zero_for_the_photo_itself_positive_for_a_texture_and_has_a_gradient():
+    x = _photo_like()
+    assert peak_loss(x, x) == 0
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    y = (x + 12 * torch.sin(2 * math.pi * (0.15 * xx + 0.14 * yy))).requires_grad_()
+    loss = peak_loss(y, x)
+    loss.backward()
+    assert loss > 1.0 and y.grad.abs().sum() > 0
+    # A descent step along the gradient lowers it: the loss works against the texture.
+    with torch.no_grad():
+        assert peak_loss(y - 2000 * y.grad, x) < loss
+    # A fainter texture costs less.
+    with torch.no_grad():
+        assert peak_loss(x + 0.3 * (y - x), x) < loss

@@ -189,6 +189,25 @@ def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_stat
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, shift_weight=0.0)).steps == 3
 
 
+def test_peak_weight_adds_the_spectral_peak_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
+    on = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=2.0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0))
+    assert all(e["peak"] == 0 for e in _log(off.log_path))
+    assert load_checkpoint(on.path).train_config["peak_weight"] == 2.0
+    assert load_checkpoint(off.path).train_config["peak_weight"] == 0.0
+    c, f = load_checkpoint(on.path).train_config, on.final_losses
+    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
+                                      + c["tv_weight"] * f["tv"] + 2.0 * f["peak"], rel=1e-4)
+    with pytest.raises(StyleEngineError, match="peak_weight must be >= 0"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, peak_weight=-1.0))
+    # A train state written before the peak loss existed resumes as "off".
+    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2))
+    state = torch.load(part.state_path, weights_only=True)
+    del state["train_config"]["peak_weight"]
+    torch.save(state, part.state_path)
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+
+
 def test_photo_size_is_checked_and_recorded(tmp_path, photos, style):
     with pytest.raises(StyleEngineError, match="photo_size must be >= image_size 32"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, photo_size=16))
@@ -267,10 +286,11 @@ def test_cli_train_writes_model_and_reports_errors_with_exit_code_2(tmp_path, ph
     res = runner.invoke(app, ["train", str(style), str(photos), "-o", str(out), "--preset", "fast",
                               "--loss-net", "efficientnet-lite0", "--random-loss-net",
                               "--steps", "2", "--image-size", "32", "--style-size", "48", "--batch-size", "1",
-                              "--checkpoint-every", "0", "--json"])
+                              "--checkpoint-every", "0", "--peak-weight", "0.5", "--json"])
     assert res.exit_code == 0, res.output
     ckpt = load_checkpoint(out)
     assert ckpt.arch.preset == "fast" and ckpt.loss_net == "efficientnet-lite0 (random weights)"
+    assert ckpt.train_config["peak_weight"] == 0.5
     assert json.loads(res.stdout)["steps"] == 2
     # stderr is no terminal here: progress comes as plain lines (every --log-every steps), not a bar
     assert "train: 2/2 step (100%)" in res.stderr and "loss " in res.stderr
