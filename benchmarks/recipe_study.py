@@ -270,13 +270,12 @@ def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[
 def length(work: Path, out: Path, painting: str, variant: str) -> None:
     """Training length: the shipped built-in and every snapshot of one run, on the held-out photos."""
     import torch
+    from train_builtins import work_phase_photos
 
     from styleengine.core import phase_bias
     from styleengine.core.checkpoint import load_checkpoint
     from styleengine.engine.environment import environment
     from styleengine.engine.quality import ContentDistance, StyleDistance
-    from styleengine.train.data import scan_images
-    from styleengine.train.trainer import phase_photos
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)
@@ -285,7 +284,7 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
     snaps = sorted((work / "runs" / f"{painting}_{variant}").glob("snap_*.pt"))
     # The trainer measures the phase bias only when a run finishes: snapshots before that get theirs here, on
     # the same photos, so every row is what shipping that snapshot would give.
-    calib_photos = phase_photos(scan_images(work / "photos").files)
+    calib_photos = work_phase_photos(work)
     rows = []
     for step, path in [(0, _builtin_model(painting))] + [(int(p.stem[5:]), p) for p in snaps]:
         model = load_checkpoint(path).build_model()

@@ -122,7 +122,7 @@ def install(painting: str, model: Path, work: Path) -> None:
     c = ck.train_config
     net = ck.build_model()
     if not net.config.phase_bias:
-        net, calib = phase_bias.calibrate(net, phase_photos(scan_images(work / "photos").files))
+        net, calib = phase_bias.calibrate(net, work_phase_photos(work))
         c = {**c, "phase_bias": asdict(calib)}
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
@@ -141,11 +141,16 @@ def install(painting: str, model: Path, work: Path) -> None:
     ship(painting, net, ck, c, summary)
 
 
+def work_phase_photos(work: Path) -> list:
+    """The photos the trainer would measure a phase bias on, for a run on WORK's training photos."""
+    return phase_photos(scan_images(work / "photos").files)
+
+
 def add_phase_bias(painting: str, work: Path) -> None:
     """Give the shipped built-in a phase bias measured on the training photos (core.phase_bias), as the
     trainer now does at the end of every run; its weights, lineage and recipe stay as they are."""
     ck = load_checkpoint(shipped_model(painting))
-    model, calib = phase_bias.calibrate(ck.build_model(), phase_photos(scan_images(work / "photos").files))
+    model, calib = phase_bias.calibrate(ck.build_model(), work_phase_photos(work))
     record = asdict(calib)
     summary = {**read_index()[painting]["train"], "phase_bias": record}
     ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
