@@ -46,6 +46,9 @@ PROBE = dict(image_size=128, style_size=384, style_weight=2.0)
 # The shipped built-in trained on with its own recipe (the fourth round's runs start from these).
 OWN = dict(from_builtin=True, loss_jitter=4, shift_weight=50.0)
 OWN_128 = dict(from_builtin=True, loss_jitter=4, image_size=128, photo_size=256)
+# The shipped starry_night (the built-in with the least texture) and its recipe, trained on another painting:
+# great_wave was made this way; fine-tunes of the three newer styles from their own models wash out.
+FROM_STARRY = dict(from_builtin="starry_night", loss_jitter=4, shift_weight=50.0)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
     "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
@@ -108,9 +111,16 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     # Against the stroke texture's spectral peaks directly (losses.peak_loss); ft_long is the control.
     "ft_peak1": (dict(OWN, peak_weight=1.0), "ft_long + spectral-peak loss weight 1"),
     "ft_peak03_long": (dict(OWN, peak_weight=0.3), "ft_long + spectral-peak loss weight 0.3"),
+    "ft_peak03_edges": (dict(OWN, peak_weight=0.3),
+                        "ft_peak03_long with the peak loss seeing the borders (mirrored spectrum), from the model it "
+                        "made"),
     "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
+    "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
+    "xs_peak03_long": (dict(FROM_STARRY, peak_weight=0.3),
+                       "the shipped starry_night and its recipe with spectral-peak loss 0.3, on this painting"),
+    "xs_peak03_sw2x": (dict(FROM_STARRY, peak_weight=0.3, style_weight_scale=2.0), "xs_peak03_long, style weight x2"),
 }
 
 
@@ -162,8 +172,10 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         sys.exit("refined runs come from train_builtins.py --refine; link WORK/runs/<painting>_refined/model.pt")
     overrides, _ = VARIANTS[name]
     cfg = {**BASE, **overrides}
-    if cfg.pop("from_builtin", False):
-        cfg = {**builtin_recipe(painting), **overrides, "init_from": _builtin_model(painting)}
+    source = cfg.pop("from_builtin", False)
+    if source:
+        source = painting if source is True else source
+        cfg = {**builtin_recipe(source), **overrides, "init_from": _builtin_model(source)}
         del cfg["from_builtin"]
         cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
         cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)

@@ -52,17 +52,29 @@ def tv_loss(y: torch.Tensor) -> torch.Tensor:
 
 # Mid band of the spectral-peak loss (cycles/px): where engine.quality.spectral_peakiness looks.
 PEAK_BAND = (0.125, 0.375)
-PEAK_RING = 0.02  # ring width (cycles/px): about 2.5 bins of a 128-px crop's spectrum
+PEAK_RING = 0.02  # ring width (cycles/px): about 5 bins of a 128-px crop's (mirrored to 256) spectrum
 PEAK_TOP = 0.002  # share of the band's bins whose mean is the peak height
 
 
+def _without_borders(y: torch.Tensor) -> torch.Tensor:
+    """(N, 2H, 2W): the image mirrored into a seamless 2x2 tile (as a DCT extends it), rolled by half a side, so
+    its borders lie where a Hann window still weighs them 0.5 and the window's zeros fall inside the picture.
+    With the window on the image itself, a texture confined to the outer rows costs nothing, and training
+    learns to put it there (a hatched fringe along the edges)."""
+    h, w = y.shape[-2:]
+    tile = torch.cat([y, y.flip(-1)], -1)
+    tile = torch.cat([tile, tile.flip(-2)], -2)
+    return tile.roll((h // 2, w // 2), dims=(-2, -1))
+
+
 def relative_spectrum(img: torch.Tensor) -> torch.Tensor:
-    """(N, B): the luminance FFT magnitude (Hann window) of each 0-255 image (N, 3, H, W) over the mid-band bins,
-    each relative to the median of its ring (frequencies of about the same radius; the median is held fixed for
-    the gradient). A periodic texture stands out as a few bins far above 1; a photo's spectrum stays near it."""
+    """(N, B): the luminance FFT magnitude of each 0-255 image (N, 3, H, W), mirrored and rolled so that its
+    borders count (_without_borders; Hann window), over the mid-band bins, each relative to the median of its
+    ring (frequencies of about the same radius; the median is held fixed for the gradient). A periodic texture
+    stands out as a few bins far above 1; a photo's spectrum stays near it."""
     rgb = img.float()
     y = rgb[:, 0] * 0.299 + rgb[:, 1] * 0.587 + rgb[:, 2] * 0.114
-    y = y - y.mean(dim=(-2, -1), keepdim=True)
+    y = _without_borders(y - y.mean(dim=(-2, -1), keepdim=True))
     h, w = y.shape[-2:]
     win = torch.outer(torch.hann_window(h, periodic=False, device=y.device),
                       torch.hann_window(w, periodic=False, device=y.device))

@@ -226,3 +226,13 @@ def test_peak_loss_is_zero_for_the_photo_itself_positive_for_a_texture_and_has_a
     # A fainter texture costs less.
     with torch.no_grad():
         assert peak_loss(x + 0.3 * (y - x), x) < loss
+
+
+def test_peak_loss_sees_a_texture_confined_to_the_borders():
+    # A Hann window on the image itself weighs its outer rows ~0: a hatched fringe there would cost nothing.
+    x = _photo_like()
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    hatch = 40 * torch.sin(2 * math.pi * (0.2 * xx + 0.2 * yy))
+    fringe = torch.zeros(96, 96)
+    fringe[:4], fringe[:, -4:] = 1, 1
+    assert peak_loss(x + hatch * fringe, x) > 0.3
