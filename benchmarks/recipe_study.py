@@ -114,6 +114,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_edges": (dict(OWN, peak_weight=0.3),
                         "ft_peak03_long with the peak loss seeing the borders (mirrored spectrum), from the model it "
                         "made"),
+    "ft_peak03_edges2": (dict(OWN, peak_weight=0.3), "ft_peak03_edges again, from the model it made (length)"),
     "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
