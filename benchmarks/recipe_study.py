@@ -116,6 +116,18 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                         "made"),
     "ft_peak03_edges2": (dict(OWN, peak_weight=0.3), "ft_peak03_edges again, from the model it made (length)"),
     "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
+    "ft_peak03_edges3": (dict(OWN, peak_weight=0.3), "ft_peak03_edges2 again, from the model it made (length)"),
+    # The three newer styles washed out under every fine-tune with loss jitter and/or the shift loss: their own
+    # crops, weights and taps without either, with the peak loss, at the trainer's lr and at lower ones.
+    "ft_peak03_plain": (dict(from_builtin=True, peak_weight=0.3),
+                        "shipped built-in, its own crops/weights/taps without loss jitter or shift loss + "
+                        "spectral-peak loss 0.3"),
+    "ft_peak03_plain_lr3": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4), "ft_peak03_plain at lr 3e-4"),
+    "ft_peak03_plain_lr1": (dict(from_builtin=True, peak_weight=0.3, lr=1e-4), "ft_peak03_plain at lr 1e-4"),
+    "ft_peak03_plain_lr3_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3", peak_weight=0.3, lr=3e-4),
+                              "ft_peak03_plain_lr3 again, from the model it made (length)"),
+    "ft_peak03_plain2": (dict(from_builtin=True, from_variant="ft_peak03_plain", peak_weight=0.3),
+                         "ft_peak03_plain again, from the model it made (length)"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -178,6 +190,10 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         source = painting if source is True else source
         cfg = {**builtin_recipe(source), **overrides, "init_from": _builtin_model(source)}
         del cfg["from_builtin"]
+        if "from_variant" in cfg:  # the recipe of the built-in, the weights of an earlier run of this study
+            cfg["init_from"] = work / "runs" / f"{painting}_{cfg.pop('from_variant')}" / "model.pt"
+            if not cfg["init_from"].exists():
+                sys.exit(f"train {cfg['init_from'].parent.name} first")
         cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
         cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
     vdir = work / "runs" / f"{painting}_{name}"
