@@ -114,9 +114,11 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_edges": (dict(OWN, peak_weight=0.3),
                         "ft_peak03_long with the peak loss seeing the borders (mirrored spectrum), from the model it "
                         "made"),
-    "ft_peak03_edges2": (dict(OWN, peak_weight=0.3), "ft_peak03_edges again, from the model it made (length)"),
+    "ft_peak03_edges2": (dict(OWN, from_variant="ft_peak03_edges", peak_weight=0.3),
+                         "ft_peak03_edges again, from the model it made (length)"),
     "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
-    "ft_peak03_edges3": (dict(OWN, peak_weight=0.3), "ft_peak03_edges2 again, from the model it made (length)"),
+    "ft_peak03_edges3": (dict(OWN, from_variant="ft_peak03_edges2", peak_weight=0.3),
+                         "ft_peak03_edges2 again, from the model it made (length)"),
     "ft_peak03_edges_lr3": (dict(OWN, peak_weight=0.3, lr=3e-4), "ft_peak03_edges at lr 3e-4, from the shipped model"),
     # The three newer styles washed out under every fine-tune with loss jitter and/or the shift loss: their own
     # crops, weights and taps without either, with the peak loss, at the trainer's lr and at lower ones.
