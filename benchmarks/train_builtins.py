@@ -102,17 +102,50 @@ def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path
             return r.path
 
 
-def lineage(painting: str, init: dict | None) -> str:
-    """Where a model started, for the index: its parent, and when the parent is the built-in shipped now (a
-    refinement), that built-in's own lineage after it."""
-    if not init:
-        return "seed 0"
-    parent = f"{init['name']} ({init['steps']} steps)"
+def lineage(painting: str, init: dict | None, work: Path) -> str:
+    """Where a model started, for the index: its parent, the parent's parents while they are runs under WORK/runs
+    (recipe_study.py's from_variant chains), and once the chain reaches the built-in shipped now (or the run it was
+    installed from), that built-in's own lineage after it."""
     previous = read_index().get(painting)
     shipped = shipped_model(painting)
-    if previous and shipped.is_file() and load_checkpoint(shipped).sha256 == init.get("sha256"):
-        return f"{parent} <- {previous['train']['init_from']}"
-    return parent
+    ship_ck = load_checkpoint(shipped) if previous and shipped.is_file() else None
+
+    def find_run(name: str, sha: str | None) -> dict | None:
+        run = work / "runs" / name / "model.pt"
+        if not run.is_file():
+            return None
+        ck = load_checkpoint(run)
+        return ck.train_config if ck.sha256 == sha else None
+
+    if ship_ck is None:
+        return lineage_chain(init, find_run=find_run, shipped_sha=None, shipped_parent=None, shipped_lineage=None)
+    return lineage_chain(init, find_run=find_run, shipped_sha=ship_ck.sha256,
+                         shipped_parent=(ship_ck.train_config.get("init_from") or {}).get("sha256"),
+                         shipped_lineage=previous["train"]["init_from"])
+
+
+def lineage_chain(init: dict | None, *, find_run, shipped_sha: str | None, shipped_parent: str | None,
+                  shipped_lineage: str | None) -> str:
+    """"name (N steps) <- ..." from a trainer's init_from record. find_run(name, sha256) gives the train config of
+    an earlier run with that file hash, or None. The shipped built-in is re-saved into its bundle, so the run it was
+    installed from is known by its parent (shipped_parent), not by its own hash."""
+    if not init:
+        return "seed 0"
+    parts: list[str] = []
+    seen: set = set()
+    while init:
+        parts.append(f"{init['name']} ({init['steps']} steps)")
+        sha = init.get("sha256")
+        if shipped_lineage is not None and sha == shipped_sha:
+            return " <- ".join([*parts, shipped_lineage])
+        config = find_run(init["name"], sha) if sha not in seen else None
+        if config is None:
+            break
+        seen.add(sha)
+        init = config.get("init_from")
+        if shipped_lineage is not None and init and init.get("sha256") == shipped_parent:
+            return " <- ".join([*parts, shipped_lineage])
+    return " <- ".join(parts)
 
 
 def install(painting: str, model: Path, work: Path) -> None:
@@ -133,7 +166,7 @@ def install(painting: str, model: Path, work: Path) -> None:
                "shift_weight": c.get("shift_weight", 0.0), "peak_weight": c.get("peak_weight", 0.0),
                "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
-               "init_from": lineage(painting, c.get("init_from")),
+               "init_from": lineage(painting, c.get("init_from"), work),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
     if "phase_bias" in c:
