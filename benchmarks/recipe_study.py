@@ -142,7 +142,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_sw2x": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
                                  "ft_peak03_plain_lr3 with style weight x2 (against the style the peak loss takes)"),
     "ft_peak03_plain_lr3_sw2x_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_sw2x", peak_weight=0.3,
-                                        lr=3e-4, style_weight_scale=2.0),
+                                        lr=3e-4),
                                    "ft_peak03_plain_lr3_sw2x again, from the model it made (length)"),
     "ft_peak03_plain_lr3_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3", peak_weight=0.3, lr=3e-4),
                               "ft_peak03_plain_lr3 again, from the model it made (length)"),
@@ -181,11 +181,12 @@ def prepare(work: Path) -> None:
     print(f"{len(list(photos.iterdir()))} training photos, {len(list(held.iterdir()))} held out", file=sys.stderr)
 
 
-def builtin_recipe(painting: str) -> dict:
-    """The shipped built-in's own recipe as trainer options, lr 1e-3, no jitter or shift loss unless asked."""
-    from train_builtins import shipped_recipe
+def model_recipe(model: Path) -> dict:
+    """The recipe of the model a run starts from as trainer options, lr 1e-3, no jitter or shift loss unless
+    asked."""
+    from train_builtins import model_recipe as recipe
 
-    return {**shipped_recipe(painting), "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3,
+    return {**recipe(model), "preset": "fast", "loss_net": "efficientnet-lite0", "lr": 1e-3,
             "loss_jitter": 0, "shift_weight": 0.0}
 
 
@@ -193,6 +194,28 @@ def _builtin_model(painting: str) -> Path:
     from train_builtins import shipped_model
 
     return shipped_model(painting)
+
+
+def variant_config(name: str, work: Path, painting: str) -> dict:
+    """A variant's trainer options: BASE with its change, or (from_builtin) the recipe of the model it starts
+    from with its change. That model is the shipped built-in, or with from_variant an earlier run of this study,
+    whose own recipe then carries on (so a rerun does not depend on what is shipped since)."""
+    overrides, _ = VARIANTS[name]
+    source = overrides.get("from_builtin", False)
+    if not source:
+        return {**BASE, **overrides}
+    source = painting if source is True else source
+    init = _builtin_model(source)
+    if "from_variant" in overrides:
+        init = work / "runs" / f"{painting}_{overrides['from_variant']}" / "model.pt"
+        if not init.exists():
+            sys.exit(f"train {init.parent.name} first")
+    cfg = {**model_recipe(init), **overrides, "init_from": init}
+    for key in ("from_builtin", "from_variant"):
+        cfg.pop(key, None)
+    cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
+    cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
+    return cfg
 
 
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
@@ -203,19 +226,7 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         return _builtin_model(painting)
     if name == "refined":
         sys.exit("refined runs come from train_builtins.py --refine; link WORK/runs/<painting>_refined/model.pt")
-    overrides, _ = VARIANTS[name]
-    cfg = {**BASE, **overrides}
-    source = cfg.pop("from_builtin", False)
-    if source:
-        source = painting if source is True else source
-        cfg = {**builtin_recipe(source), **overrides, "init_from": _builtin_model(source)}
-        del cfg["from_builtin"]
-        if "from_variant" in cfg:  # the recipe of the built-in, the weights of an earlier run of this study
-            cfg["init_from"] = work / "runs" / f"{painting}_{cfg.pop('from_variant')}" / "model.pt"
-            if not cfg["init_from"].exists():
-                sys.exit(f"train {cfg['init_from'].parent.name} first")
-        cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
-        cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
+    cfg = variant_config(name, work, painting)
     vdir = work / "runs" / f"{painting}_{name}"
     vdir.mkdir(parents=True, exist_ok=True)
     out = vdir / "model.pt"

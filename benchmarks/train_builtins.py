@@ -58,7 +58,12 @@ def shipped_model(painting: str) -> Path:
 
 def shipped_recipe(painting: str) -> dict:
     """The shipped built-in's own recipe (from its checkpoint's train_config), as TrainConfig fields."""
-    c = load_checkpoint(shipped_model(painting)).train_config
+    return model_recipe(shipped_model(painting))
+
+
+def model_recipe(model: Path) -> dict:
+    """A trained model's recipe (from its checkpoint's train_config), as TrainConfig fields."""
+    c = load_checkpoint(model).train_config
     keys = ("image_size", "style_size", "batch_size", "content_weight", "style_weight", "tv_weight",
             "content_layers", "style_layers", "seed")
     return {k: c[k] for k in keys if c.get(k) is not None}
