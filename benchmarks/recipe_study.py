@@ -14,6 +14,8 @@ side-by-side image against the base ([photo | base | variant]), a 1:1 detail of 
 
 - texture peakiness: spectral peakiness (quality.spectral_peakiness) of the output over the photo's,
   mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
+- grid spikes: the fraction of the output's strongest spectral spikes at multiples of 1/4 cycle/px
+  (quality.grid_spike_fraction), mean over the held-out photos: the 4-px grid, as against brush strokes.
 - style distance: Gram distance to the painting in efficientnet-lite0 (quality.StyleDistance; lower = closer).
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
 - grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (quality.grid_error);
@@ -148,6 +150,31 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                               "ft_peak03_plain_lr3 again, from the model it made (length)"),
     "ft_peak03_plain2": (dict(from_builtin=True, from_variant="ft_peak03_plain", peak_weight=0.3),
                          "ft_peak03_plain again, from the model it made (length)"),
+    # Against the peakiness left after doubling the style weight: the peak loss at weight 1 on the shipped models
+    # (whose recipes already carry the doubled style weight).
+    "ft_peak1_lr3": (dict(OWN, peak_weight=1.0, lr=3e-4),
+                     "the shipped model, its own recipe with peak loss weight 1, lr 3e-4"),
+    "ft_peak1_plain_lr3": (dict(from_builtin=True, peak_weight=1.0, lr=3e-4),
+                           "ft_peak03_plain_lr3 with peak loss weight 1"),
+    "ft_nopeak_plain_lr3": (dict(from_builtin=True, peak_weight=0.0, lr=3e-4),
+                            "ft_peak03_plain_lr3 without the peak loss (its control)"),
+    # What is left in the newer three's spectra is mostly the 4-px grid (peaks at 1/4 cycle/px): the shift loss
+    # cuts it where the peak loss does not, at weights below the 50 that washed these styles out before their
+    # style weight was doubled.
+    "ft_peak03_plain_lr3_shift10": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=10.0),
+                                    "ft_peak03_plain_lr3 + shift-equivariance loss 10"),
+    "ft_peak03_plain_lr3_shift50": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=50.0),
+                                    "ft_peak03_plain_lr3 + shift-equivariance loss 50"),
+    "ft_peak03_plain_lr3_sw2x_again": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
+                                       "ft_peak03_plain_lr3_sw2x once more, from the model it shipped (style weight "
+                                       "x4 of the sixth round's)"),
+    "ft_peak03_plain_lr3_sw2x_again2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_sw2x_again",
+                                             peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
+                                        "ft_peak03_plain_lr3_sw2x_again continued with its style weight x2 (x8 of "
+                                        "the sixth round's)"),
+    "ft_peak03_plain_lr3_sw2x_again3": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_sw2x_again2",
+                                             peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
+                                        "ft_peak03_plain_lr3_sw2x_again2 continued with its style weight x2"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -306,22 +333,24 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
          "environment": environment()}, indent=1))
     when = "final models" if at_step is None else f"every run's snapshot at step {at_step}"
     lines = [f"# Recipe study: {painting}, `fast` preset, {when}; images: [photo | {base} | variant]", "",
-             "| variant | change | steps | peakiness (x photo) | grid error | style distance | content distance |",
-             "|---|---|---|---|---|---|---|"]
+             "| variant | change | steps | peakiness (x photo) | grid spikes | grid error | style distance | content "
+             "distance |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
-              f"{r['peakiness_ratio_max']}) | {r.get('grid_error', '')} | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
+              f"{r['peakiness_ratio_max']}) | {r.get('grid_spikes', '')} | {r.get('grid_error', '')} | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
 
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
     """One model's numbers on the held-out photos, and its outputs."""
-    from styleengine.engine.quality import grid_error, spectral_peakiness
+    from styleengine.engine.quality import grid_error, grid_spike_fraction, spectral_peakiness
 
     outs = {k: _stylize(model, v) for k, v in photos.items()}
     peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
     grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
     return {"peakiness_ratio": round(float(np.mean(peaky)), 3),
             "peakiness_ratio_max": round(float(np.max(peaky)), 3),
+            "grid_spikes": round(float(np.mean([grid_spike_fraction(o) for o in outs.values()])), 2),
             "grid_error": round(float(np.mean(grid_err)), 3),
             "style_distance": round(sd(list(outs.values())), 4),
             "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4)}, outs
@@ -358,9 +387,10 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
         {"painting": painting, "variant": variant, "change": VARIANTS[variant][1],
          "held_out": list(photos), "rows": rows, "environment": environment()}, indent=1))
     lines = [f"# Training length: {painting}, {VARIANTS[variant][1]}; step 0 = the shipped built-in", "",
-             "| steps more | peakiness (x photo) | grid error | style distance | content distance |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['steps_more']} | {r['peakiness_ratio']} (max {r['peakiness_ratio_max']}) | {r['grid_error']} | "
+             "| steps more | peakiness (x photo) | grid spikes | grid error | style distance | content distance |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['steps_more']} | {r['peakiness_ratio']} (max {r['peakiness_ratio_max']}) | {r['grid_spikes']} | "
+              f"{r['grid_error']} | "
               f"{r['style_distance']} | {r['content_distance']} |" for r in rows]
     (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
 

@@ -5,7 +5,8 @@
 - spectral_peakiness: how "peaky" an image's high-frequency spectrum is. A periodic texture (the fine
   diagonal stripes or grid an under-trained network paints everywhere) concentrates energy in a few spikes of
   the mid band, so its 99.99th-percentile magnitude stands far above the median; photos and real brush
-  strokes spread it. Reported as the output's peakiness over the photo's (1.0 = no more periodic than the photo).
+  strokes spread it. Reported as the output's peakiness over the photo's (1.0 = no more periodic than the photo);
+  grid_spike_fraction says how many of those spikes are the generator's 4-px grid.
 
 The two distances need torch (EfficientNet-Lite0, offline weights); peakiness needs only numpy.
 """
@@ -28,12 +29,9 @@ PEAK_PERCENTILE = 99.99
 RING_WIDTH = 0.01  # cycles/pixel
 
 
-def spectral_peakiness(img: np.ndarray) -> float:
-    """The 99.99th percentile, over the mid band, of the luminance FFT magnitude relative to the median of
-    its ring (frequencies of the same radius; Hann window). Dividing by the ring median makes it a measure of
-    spikes (periodic textures, such as the 4-px line grid an under-trained network's stride-2 convolutions and
-    x2 upsamplings leave), not of the spectrum's slope (blur or sharpness). JPEG block edges of a source photo
-    are spikes too, at k/8 cycles/px, which is why the ratio to the photo's own peakiness is what counts."""
+def _relative_spectrum(img: np.ndarray):
+    """The luminance FFT magnitude (Hann window) over the median of its ring (frequencies of the same radius),
+    with the frequencies (cycles/px) of each bin and the mid-band mask."""
     rgb = np.asarray(img, dtype=np.float64)
     y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
     y = y - y.mean()
@@ -45,13 +43,39 @@ def spectral_peakiness(img: np.ndarray) -> float:
     r = np.sqrt(fx ** 2 + fy ** 2)
     keep = (r >= PEAK_BAND[0]) & (r <= PEAK_BAND[1])
     rings = np.minimum((r / RING_WIDTH).astype(int), int(0.75 / RING_WIDTH))
-    relative = []
+    relative = np.zeros_like(mag)
     for ring in np.unique(rings[keep]):
         sel = keep & (rings == ring)
         med = float(np.median(mag[sel]))
-        if med > 0:
-            relative.append(mag[sel] / med)
-    return float(np.percentile(np.concatenate(relative), PEAK_PERCENTILE)) if relative else float("inf")
+        relative[sel] = mag[sel] / med if med > 0 else np.inf
+    return relative, fx, fy, keep
+
+
+def spectral_peakiness(img: np.ndarray) -> float:
+    """The 99.99th percentile, over the mid band, of the luminance FFT magnitude relative to the median of
+    its ring (frequencies of the same radius; Hann window). Dividing by the ring median makes it a measure of
+    spikes (periodic textures, such as the 4-px line grid an under-trained network's stride-2 convolutions and
+    x2 upsamplings leave), not of the spectrum's slope (blur or sharpness). JPEG block edges of a source photo
+    are spikes too, at k/8 cycles/px, which is why the ratio to the photo's own peakiness is what counts."""
+    relative, _, _, keep = _relative_spectrum(img)
+    band = relative[keep & np.isfinite(relative)]
+    return float(np.percentile(band, PEAK_PERCENTILE)) if band.size else float("inf")
+
+
+def grid_spike_fraction(img: np.ndarray, *, near: float = 0.8, tolerance: float = 0.006) -> float:
+    """Of the mid-band spikes that set spectral_peakiness (within `near` of its value), the fraction that sit
+    at multiples of 1/4 cycle/px on both axes (within `tolerance` cycles/px): the generator's 4-px grid, as
+    against brush strokes, whose spikes fall anywhere. Tells which remedy a peaky output needs."""
+    relative, fx, fy, keep = _relative_spectrum(img)
+    finite = keep & np.isfinite(relative)
+    if not finite.any():
+        return 0.0
+    spikes = finite & (relative >= near * np.percentile(relative[finite], PEAK_PERCENTILE))
+
+    def on_grid(f: np.ndarray) -> np.ndarray:
+        return np.abs(f * 4 - np.round(f * 4)) <= 4 * tolerance
+
+    return float((spikes & on_grid(fx) & on_grid(fy)).sum() / spikes.sum())
 
 
 def peakiness_ratio(output: np.ndarray, photo: np.ndarray) -> float:

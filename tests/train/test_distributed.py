@@ -54,5 +54,7 @@ def test_torchrun_two_cpu_processes_with_gloo_match_one_process_with_the_global_
     trained = (c - b).abs().max()
     assert trained > 0.5
     # ...and DDP lands within float noise of one process: Adam turns reduction-order noise on near-zero
-    # gradients into +-lr steps, so the bound is relative to what training itself changed (0.1%).
-    assert (a - b).abs().max() < 1e-3 * trained, ((a - b).abs().max(), trained)
+    # gradients into +-lr steps, so the bound is relative to what training itself changed. That noise depends on
+    # the CPU's kernels: under 0.1% on an AVX2 EPYC, 0.12% on an AVX-512 Xeon; 0.5% still sits far below the
+    # 5-17% drift of the unexplained case above.
+    assert (a - b).abs().max() < 5e-3 * trained, ((a - b).abs().max(), trained)
