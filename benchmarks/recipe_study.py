@@ -165,6 +165,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                     "ft_peak03_plain_lr3 + shift-equivariance loss 10"),
     "ft_peak03_plain_lr3_shift50": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=50.0),
                                     "ft_peak03_plain_lr3 + shift-equivariance loss 50"),
+    "ft_peak03_plain_lr3_shift50_sw2x": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=50.0,
+                                              style_weight_scale=2.0),
+                                         "ft_peak03_plain_lr3_shift50 with style weight x2 (against the style the "
+                                         "shift loss takes)"),
     "ft_peak03_plain_lr3_sw2x_again": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
                                        "ft_peak03_plain_lr3_sw2x once more, from the model it shipped (style weight "
                                        "x4 of the sixth round's)"),
