@@ -158,9 +158,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                            "ft_peak03_plain_lr3 with peak loss weight 1"),
     "ft_nopeak_plain_lr3": (dict(from_builtin=True, peak_weight=0.0, lr=3e-4),
                             "ft_peak03_plain_lr3 without the peak loss (its control)"),
-    # What is left in the newer three's spectra is mostly the 4-px grid (peaks at 1/4 cycle/px): the shift loss
-    # cuts it where the peak loss does not, at weights below the 50 that washed these styles out before their
-    # style weight was doubled.
+    # What is left in the newer three's spectra is mostly the 4-px grid (quality.grid_spike_fraction): the shift
+    # loss against it, at 10 (below the 50 that washed these styles out before their style weight was doubled),
+    # and at 50 with the style weight doubled to make up for the style it takes.
     "ft_peak03_plain_lr3_shift10": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=10.0),
                                     "ft_peak03_plain_lr3 + shift-equivariance loss 10"),
     "ft_peak03_plain_lr3_shift50": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=50.0),
