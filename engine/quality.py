@@ -31,7 +31,7 @@ RING_WIDTH = 0.01  # cycles/pixel
 
 def _relative_spectrum(img: np.ndarray):
     """The luminance FFT magnitude (Hann window) over the median of its ring (frequencies of the same radius),
-    with the frequencies (cycles/px) of each bin and the mid-band mask."""
+    with the frequencies (cycles/px) of each bin and the mask of the mid band (rings with a median of 0 left out)."""
     rgb = np.asarray(img, dtype=np.float64)
     y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
     y = y - y.mean()
@@ -47,7 +47,10 @@ def _relative_spectrum(img: np.ndarray):
     for ring in np.unique(rings[keep]):
         sel = keep & (rings == ring)
         med = float(np.median(mag[sel]))
-        relative[sel] = mag[sel] / med if med > 0 else np.inf
+        if med > 0:
+            relative[sel] = mag[sel] / med
+        else:
+            keep &= ~sel
     return relative, fx, fy, keep
 
 
@@ -57,20 +60,18 @@ def spectral_peakiness(img: np.ndarray) -> float:
     spikes (periodic textures, such as the 4-px line grid an under-trained network's stride-2 convolutions and
     x2 upsamplings leave), not of the spectrum's slope (blur or sharpness). JPEG block edges of a source photo
     are spikes too, at k/8 cycles/px, which is why the ratio to the photo's own peakiness is what counts."""
-    relative, _, _, keep = _relative_spectrum(img)
-    band = relative[keep & np.isfinite(relative)]
-    return float(np.percentile(band, PEAK_PERCENTILE)) if band.size else float("inf")
+    relative, _, _, band = _relative_spectrum(img)
+    return float(np.percentile(relative[band], PEAK_PERCENTILE)) if band.any() else float("inf")
 
 
 def grid_spike_fraction(img: np.ndarray, *, near: float = 0.8, tolerance: float = 0.006) -> float:
     """Of the mid-band spikes that set spectral_peakiness (within `near` of its value), the fraction that sit
     at multiples of 1/4 cycle/px on both axes (within `tolerance` cycles/px): the generator's 4-px grid, as
     against brush strokes, whose spikes fall anywhere. Tells which remedy a peaky output needs."""
-    relative, fx, fy, keep = _relative_spectrum(img)
-    finite = keep & np.isfinite(relative)
-    if not finite.any():
+    relative, fx, fy, band = _relative_spectrum(img)
+    if not band.any():
         return 0.0
-    spikes = finite & (relative >= near * np.percentile(relative[finite], PEAK_PERCENTILE))
+    spikes = band & (relative >= near * np.percentile(relative[band], PEAK_PERCENTILE))
 
     def on_grid(f: np.ndarray) -> np.ndarray:
         return np.abs(f * 4 - np.round(f * 4)) <= 4 * tolerance
