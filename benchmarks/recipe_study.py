@@ -337,12 +337,18 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
          "environment": environment()}, indent=1))
     when = "final models" if at_step is None else f"every run's snapshot at step {at_step}"
     lines = [f"# Recipe study: {painting}, `fast` preset, {when}; images: [photo | {base} | variant]", "",
-             "| variant | change | steps | peakiness (x photo) | grid spikes | grid error | style distance | content "
-             "distance |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {r['peakiness_ratio']} (max "
-              f"{r['peakiness_ratio_max']}) | {r.get('grid_spikes', '')} | {r.get('grid_error', '')} | {r['style_distance']} | {r['content_distance']} |" for r in rows.values()]
+             f"| variant | change | steps | {NUMBERS_HEADER} |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {_numbers(r)} |" for r in rows.values()]
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
+
+
+NUMBERS_HEADER = "peakiness (x photo) | grid spikes | grid error | style distance | content distance"
+
+
+def _numbers(row: dict) -> str:
+    """_evaluate's numbers as table cells, in NUMBERS_HEADER's order."""
+    return (f"{row['peakiness_ratio']} (max {row['peakiness_ratio_max']}) | {row['grid_spikes']} | "
+            f"{row['grid_error']} | {row['style_distance']} | {row['content_distance']}")
 
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
@@ -391,11 +397,8 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
         {"painting": painting, "variant": variant, "change": VARIANTS[variant][1],
          "held_out": list(photos), "rows": rows, "environment": environment()}, indent=1))
     lines = [f"# Training length: {painting}, {VARIANTS[variant][1]}; step 0 = the shipped built-in", "",
-             "| steps more | peakiness (x photo) | grid spikes | grid error | style distance | content distance |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['steps_more']} | {r['peakiness_ratio']} (max {r['peakiness_ratio_max']}) | {r['grid_spikes']} | "
-              f"{r['grid_error']} | "
-              f"{r['style_distance']} | {r['content_distance']} |" for r in rows]
+             f"| steps more | {NUMBERS_HEADER} |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['steps_more']} | {_numbers(r)} |" for r in rows]
     (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
 
 
