@@ -51,6 +51,9 @@ OWN_128 = dict(from_builtin=True, loss_jitter=4, image_size=128, photo_size=256)
 # The shipped starry_night (the built-in with the least texture) and its recipe, trained on another painting:
 # great_wave was made this way; fine-tunes of the three newer styles from their own models wash out.
 FROM_STARRY = dict(from_builtin="starry_night", loss_jitter=4, shift_weight=50.0)
+# The trainer's efficientnet-lite0 defaults (core/loss_networks.py) as a seed-0 run, beside what the fine-tune
+# rounds found (peak loss 0.3, a higher style weight) tried from seed 0, so the default rests on a like-for-like pair.
+DEFAULT = dict(style_size=768, style_weight=2.0, tv_weight=100.0, loss_jitter=4, shift_weight=50.0)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
     "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
@@ -82,6 +85,18 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "p128_s768_shift50_ph512": (dict(PROBE, style_size=768, loss_jitter=4, shift_weight=50.0, photo_size=512),
                                 "probe + style image 768 px, loss jitter 4, shift loss 50, crops of photos at "
                                 "512 px (short side)"),
+    "default": (dict(DEFAULT), "the trainer's efficientnet-lite0 defaults (style weight 2, TV 100, loss jitter 4, "
+                               "shift loss 50), style image 768 px, from seed 0"),
+    "default_peak03_sw6": (dict(DEFAULT, peak_weight=0.3, style_weight=6.0),
+                           "default + spectral-peak loss 0.3, style weight 6 (composition_vii's and the_scream's "
+                           "final fine-tune recipe), from seed 0"),
+    "default_staged": (dict(DEFAULT, plain_steps=600),
+                       "default with loss jitter and the shift loss off for the first 600 steps (the built-ins' "
+                       "lineage: plain training from seed 0, then fine-tunes with them), from seed 0"),
+    "default_staged_peak03": (dict(DEFAULT, peak_weight=0.3, from_snapshot=("default_staged", 600)),
+                              "default_staged + spectral-peak loss 0.3: its last 600 steps again from its step-600 "
+                              "snapshot (the same weights: the plain steps do not see the peak weight; a fresh Adam "
+                              "state)"),
     "shipped": ({}, "the shipped built-in, as it is (report only)"),
     "refined": ({}, "train_builtins.py --refine: the shipped built-in + loss jitter 4, shift loss 50, style weight x2, "
                     "200 steps (report only: WORK/runs/<painting>_refined/model.pt)"),
@@ -233,6 +248,14 @@ def variant_config(name: str, work: Path, painting: str) -> dict:
     whose own recipe then carries on (so a rerun does not depend on what is shipped since)."""
     overrides, _ = VARIANTS[name]
     source = overrides.get("from_builtin", False)
+    if "from_snapshot" in overrides:  # a seed-0 run of this study, at one of its snapshots
+        parent, at = overrides["from_snapshot"]
+        init = work / "runs" / f"{painting}_{parent}" / f"snap_{at:05d}.pt"
+        if not init.exists():
+            sys.exit(f"train {init.parent.name} to step {at} first")
+        cfg = {**BASE, **overrides, "init_from": init}
+        cfg.pop("from_snapshot")
+        return cfg
     if not source:
         return {**BASE, **overrides}
     source = painting if source is True else source
@@ -261,7 +284,8 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
     vdir = work / "runs" / f"{painting}_{name}"
     vdir.mkdir(parents=True, exist_ok=True)
     out = vdir / "model.pt"
-    if out.exists():
+    # A finished run asked for more steps trains on from its final state (the trainer keeps it).
+    if out.exists() and int(load_checkpoint(out).train_config.get("steps") or 0) >= steps:
         return out
     state = vdir / "model.train-state.pt"
     step = 0
@@ -317,7 +341,8 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
             continue
         ck = load_checkpoint(path)
         row, outputs[name] = _evaluate(ck.build_model(), photos, sd, cd)
-        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": at_step or ck.train_config["steps"],
+        steps = ck.train_config["steps"] if name == "shipped" or at_step is None else at_step
+        rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
                       **row, "train_config": ck.train_config}
         print(f"[{name}] {row}", file=sys.stderr)
     base = base if base in outputs else None

@@ -169,7 +169,7 @@ def install(painting: str, model: Path, work: Path) -> None:
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
                "shift_weight": c.get("shift_weight", 0.0), "peak_weight": c.get("peak_weight", 0.0),
-               "photo_size": c.get("photo_size"),
+               "plain_steps": c.get("plain_steps", 0), "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
                "init_from": lineage(painting, c.get("init_from"), work),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "

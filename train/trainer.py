@@ -63,10 +63,11 @@ PHASE_PHOTOS = 16  # photos the phase bias is measured on (the pattern barely va
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
-                "peak_weight", "content_layers", "style_layers", "style_norm", "swag_temperature", "init_from", "loss_jitter")
+                "peak_weight", "plain_steps", "content_layers", "style_layers", "style_norm", "swag_temperature",
+                "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "swag_temperature": 0.0, "init_from": None,
-                    "loss_jitter": 0}
+_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "plain_steps": 0,
+                    "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
 
 
 @dataclass
@@ -100,6 +101,9 @@ class TrainConfig:
     stability_weight: float = 0.0
     shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
     peak_weight: float = 0.0  # spectral-peak loss against periodic texture (losses.peak_loss)
+    # Steps before loss jitter, the shift loss and the peak loss switch on (None: the loss net's default). From
+    # a random network those terms hold the output flat; a network that already paints keeps its strokes.
+    plain_steps: int | None = None
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # what the run writes beside the output
@@ -176,6 +180,8 @@ class TrainConfig:
             raise StyleEngineError(f"shift_weight must be >= 0 (got {self.shift_weight})")
         if self.peak_weight < 0:
             raise StyleEngineError(f"peak_weight must be >= 0 (got {self.peak_weight})")
+        if self.plain_steps is not None and self.plain_steps < 0:
+            raise StyleEngineError(f"plain_steps must be >= 0 (got {self.plain_steps})")
         if self.steps is not None and self.steps < 1:
             raise StyleEngineError(f"steps must be >= 1 (got {self.steps})")
         if self.epochs is not None and self.epochs <= 0:
@@ -329,6 +335,7 @@ class Trainer:
         self.swag_t = defaults.swag_temperature if cfg.swag_temperature is None else float(cfg.swag_temperature)
         self.jitter = defaults.loss_jitter if cfg.loss_jitter is None else int(cfg.loss_jitter)
         self.shift_w = defaults.shift_weight if cfg.shift_weight is None else float(cfg.shift_weight)
+        self.plain_steps = defaults.plain_steps if cfg.plain_steps is None else int(cfg.plain_steps)
         self.style_norm = defaults.style_norm
         self.dev = dist_util.local_device(cfg.device)
         if self.dev.type == "cuda" and not torch.cuda.is_available():
@@ -437,7 +444,7 @@ class Trainer:
             "world_size": self.info.world_size, "global_batch": self.global_batch, "steps": self.total_steps,
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
             "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
-            "peak_weight": float(cfg.peak_weight),
+            "peak_weight": float(cfg.peak_weight), "plain_steps": self.plain_steps,
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
             "loss_jitter": self.jitter,
@@ -475,10 +482,11 @@ class Trainer:
     def loss(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(total loss, stacked LOSS_PARTS for the log) for one batch."""
         dev, amp = self.dev, self.amp_dtype
+        texture = step >= self.plain_steps  # jitter, shift and peak terms on
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = self.ddp_model(x)
             # One shift per global batch (rank 0's draw on every rank), as a single process would make it.
-            ys, xs = jitter(y, x, self.jitter, _step_generator(self.cfg.seed, step, 0))
+            ys, xs = jitter(y, x, self.jitter if texture else 0, _step_generator(self.cfg.seed, step, 0))
             yfeats = self.net(ys, set(self.style_layers) | set(self.content_layers))
             with torch.no_grad():
                 xfeats = self.net(xs, set(self.content_layers))
@@ -498,14 +506,14 @@ class Trainer:
                                                                                       self.info.rank))
             loss = loss + self.cfg.stability_weight * l_stab
         l_shift = torch.zeros((), device=dev)
-        if self.shift_w > 0:
+        if self.shift_w > 0 and texture:
             # One shift per global batch, as for the jitter.
             d = int(torch.randint(1, 16, (1,), generator=_step_generator(self.cfg.seed, step, 0, 1)))
             with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                 l_shift = shift_loss(self.model, x, y, dy=d // 4, dx=d % 4)  # the bare module, as above
             loss = loss + self.shift_w * l_shift
         l_peak = torch.zeros((), device=dev)
-        if self.cfg.peak_weight > 0:
+        if self.cfg.peak_weight > 0 and texture:
             l_peak = peak_loss(y, x)
             loss = loss + self.cfg.peak_weight * l_peak
         parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach(),

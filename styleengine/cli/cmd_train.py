@@ -51,6 +51,9 @@ def register(app: typer.Typer) -> None:
                                                                 "(0 = off; default per loss net)."),
         peak_weight: float = typer.Option(0.0, help="Spectral-peak loss weight: penalizes output texture that "
                                                     "repeats across the image more than the photo's (0 = off)."),
+        plain_steps: Optional[int] = typer.Option(None, help="Train this many steps with the plain perceptual "
+                                                             "loss before loss jitter, the shift loss and the peak "
+                                                             "loss switch on (default per loss net)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),

@@ -50,6 +50,8 @@ class LossNetDefaults:
     loss_jitter: int = 0
     # Weight of the trainer's shift-equivariance loss (train.losses.shift_loss); 0 = off.
     shift_weight: float = 0.0
+    # Steps trained with the plain perceptual loss before loss jitter, the shift loss and the peak loss switch on.
+    plain_steps: int = 0
 
 
 # ----------------------------------------------------------------------------------------------- VGG16

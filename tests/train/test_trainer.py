@@ -208,6 +208,29 @@ def test_peak_weight_adds_the_spectral_peak_loss_is_logged_recorded_and_old_stat
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
 
 
+def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_on(tmp_path, photos, style):
+    texture = dict(loss_jitter=4, shift_weight=50.0, peak_weight=1.0)
+    staged = run(style, photos, tmp_path / "s.pt", **_tiny(steps=4, plain_steps=2, **texture))
+    plain = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, loss_jitter=0, shift_weight=0.0))
+    log = _log(staged.log_path)
+    assert [(e["shift"] > 0, e["peak"] > 0) for e in log] == [(False, False)] * 2 + [(True, True)] * 2
+    # The plain steps are the plain recipe exactly: the same weights as a run without the three terms.
+    part = run(style, photos, tmp_path / "s2.pt", **_tiny(steps=4, plain_steps=2, stop_after=2, **texture))
+    a, b = load_checkpoint(part.state_path).state_dict, load_checkpoint(plain.path).state_dict
+    assert a.keys() <= b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # b also has the phase bias
+    assert load_checkpoint(staged.path).train_config["plain_steps"] == 2
+    assert load_checkpoint(plain.path).train_config["plain_steps"] == 0  # efficientnet-lite0's default
+    with pytest.raises(StyleEngineError, match="plain_steps must be >= 0"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, plain_steps=-1))
+    # A train state written before plain_steps existed resumes as 0.
+    state = torch.load(part.state_path, weights_only=True)
+    del state["train_config"]["plain_steps"]
+    torch.save(state, part.state_path)
+    with pytest.raises(StyleEngineError, match="plain_steps"):
+        run(style, photos, tmp_path / "s2.pt", **_tiny(steps=4, plain_steps=2, resume=True, **texture))
+    assert run(style, photos, tmp_path / "s2.pt", **_tiny(steps=4, plain_steps=0, resume=True, **texture)).steps == 4
+
+
 def test_photo_size_is_checked_and_recorded(tmp_path, photos, style):
     with pytest.raises(StyleEngineError, match="photo_size must be >= image_size 32"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, photo_size=16))
