@@ -246,16 +246,13 @@ def variant_config(name: str, work: Path, painting: str) -> dict:
     """A variant's trainer options: BASE with its change, or (from_builtin) the recipe of the model it starts
     from with its change. That model is the shipped built-in, or with from_variant an earlier run of this study,
     whose own recipe then carries on (so a rerun does not depend on what is shipped since)."""
-    overrides, _ = VARIANTS[name]
+    overrides = dict(VARIANTS[name][0])
     source = overrides.get("from_builtin", False)
     if "from_snapshot" in overrides:  # a seed-0 run of this study, at one of its snapshots
-        parent, at = overrides["from_snapshot"]
-        init = work / "runs" / f"{painting}_{parent}" / f"snap_{at:05d}.pt"
-        if not init.exists():
-            sys.exit(f"train {init.parent.name} to step {at} first")
-        cfg = {**BASE, **overrides, "init_from": init}
-        cfg.pop("from_snapshot")
-        return cfg
+        parent, at = overrides.pop("from_snapshot")
+        overrides["init_from"] = work / "runs" / f"{painting}_{parent}" / f"snap_{at:05d}.pt"
+        if not overrides["init_from"].exists():
+            sys.exit(f"train {painting}_{parent} to step {at} first")
     if not source:
         return {**BASE, **overrides}
     source = painting if source is True else source
