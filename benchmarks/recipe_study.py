@@ -39,8 +39,11 @@ HELD_OUT = ("kodim04.png", "kodim08.png", "kodim14.png", "kodim23.png", "chelsea
 VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_720p.mp4": (10, 60, 110)}
 
 # The recipe before the study, pinned (the trainer's defaults are now the study's choice).
+# Terms a variant does not name are pinned (off, and one style weight throughout), so later trainer defaults do
+# not change what an earlier round ran.
+PINNED = dict(peak_weight=0.0, plain_steps=0)
 BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
-            seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0)
+            seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0, **PINNED)
 NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
 # Quick probes of the 4-px texture at a quarter of the cost: 128-px crops, 384-px style image, style weight 2,
 # 300 steps (--steps 300); each compared with p128_base.
@@ -51,8 +54,9 @@ OWN_128 = dict(from_builtin=True, loss_jitter=4, image_size=128, photo_size=256)
 # The shipped starry_night (the built-in with the least texture) and its recipe, trained on another painting:
 # great_wave was made this way; fine-tunes of the three newer styles from their own models wash out.
 FROM_STARRY = dict(from_builtin="starry_night", loss_jitter=4, shift_weight=50.0)
-# The trainer's efficientnet-lite0 defaults (core/loss_networks.py) as a seed-0 run, beside what the fine-tune
-# rounds found (peak loss 0.3, a higher style weight) tried from seed 0, so the default rests on a like-for-like pair.
+# The trainer's efficientnet-lite0 defaults before the tenth round as a seed-0 run, beside what the fine-tune
+# rounds found (peak loss 0.3, a higher style weight, staged) tried from seed 0, so the default rests on
+# like-for-like pairs.
 DEFAULT = dict(style_size=768, style_weight=2.0, tv_weight=100.0, loss_jitter=4, shift_weight=50.0)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
@@ -85,8 +89,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "p128_s768_shift50_ph512": (dict(PROBE, style_size=768, loss_jitter=4, shift_weight=50.0, photo_size=512),
                                 "probe + style image 768 px, loss jitter 4, shift loss 50, crops of photos at "
                                 "512 px (short side)"),
-    "default": (dict(DEFAULT), "the trainer's efficientnet-lite0 defaults (style weight 2, TV 100, loss jitter 4, "
-                               "shift loss 50), style image 768 px, from seed 0"),
+    "default": (dict(DEFAULT), "the trainer's efficientnet-lite0 defaults before the tenth round (style weight 2, TV "
+                               "100, loss jitter 4, shift loss 50), style image 768 px, from seed 0"),
     "default_peak03_sw6": (dict(DEFAULT, peak_weight=0.3, style_weight=6.0),
                            "default + spectral-peak loss 0.3, style weight 6 (composition_vii's and the_scream's "
                            "final fine-tune recipe), from seed 0"),
@@ -97,6 +101,16 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                               "default_staged + spectral-peak loss 0.3: its last 600 steps again from its step-600 "
                               "snapshot (the same weights: the plain steps do not see the peak weight; a fresh Adam "
                               "state)"),
+    "staged400_peak03_sw6": (dict(DEFAULT, plain_steps=400, peak_weight=0.3, style_weight=6.0),
+                             "default_peak03_sw6 with loss jitter, the shift loss and the peak loss held back for "
+                             "the first 400 steps (--plain-steps 400), from seed 0"),
+    "staged400_psw2_peak03_sw6": (dict(DEFAULT, plain_steps=400, plain_style_weight=2.0, peak_weight=0.3,
+                                       style_weight=6.0),
+                                  "staged400_peak03_sw6 with style weight 2 in the plain steps (the default's), 6 "
+                                  "after them, from seed 0"),
+    "staged400_psw2_peak03_sw4": (dict(DEFAULT, plain_steps=400, plain_style_weight=2.0, peak_weight=0.3,
+                                       style_weight=4.0),
+                                  "the same with style weight 4 after the plain steps, from seed 0"),
     "shipped": ({}, "the shipped built-in, as it is (report only)"),
     "refined": ({}, "train_builtins.py --refine: the shipped built-in + loss jitter 4, shift loss 50, style weight x2, "
                     "200 steps (report only: WORK/runs/<painting>_refined/model.pt)"),
@@ -254,18 +268,24 @@ def variant_config(name: str, work: Path, painting: str) -> dict:
         if not overrides["init_from"].exists():
             sys.exit(f"train {painting}_{parent} to step {at} first")
     if not source:
-        return {**BASE, **overrides}
+        return _one_style_weight({**BASE, **overrides})
     source = painting if source is True else source
     init = _builtin_model(source)
     if "from_variant" in overrides:
         init = work / "runs" / f"{painting}_{overrides['from_variant']}" / "model.pt"
         if not init.exists():
             sys.exit(f"train {init.parent.name} first")
-    cfg = {**model_recipe(init), **overrides, "init_from": init}
+    cfg = {**model_recipe(init), **PINNED, **overrides, "init_from": init}
     for key in ("from_builtin", "from_variant"):
         cfg.pop(key, None)
     cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
     cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
+    return _one_style_weight(cfg)
+
+
+def _one_style_weight(cfg: dict) -> dict:
+    if cfg.get("plain_style_weight") is None:
+        cfg["plain_style_weight"] = cfg["style_weight"]
     return cfg
 
 

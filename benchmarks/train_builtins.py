@@ -75,7 +75,7 @@ def refine_recipe(painting: str) -> dict:
     built-in was trained at (the same scale of shapes at a quarter of the cost for the 256-px ones)."""
     r = shipped_recipe(painting)
     return {**r, "image_size": REFINE_CROP, "photo_size": max(REFINE_CROP, r["image_size"]), "lr": 1e-3,
-            "loss_jitter": 4, "shift_weight": REFINE_SHIFT_WEIGHT,
+            "loss_jitter": 4, "shift_weight": REFINE_SHIFT_WEIGHT, "peak_weight": 0.0, "plain_steps": 0,
             "style_weight": r["style_weight"] * REFINE_STYLE_SCALE}
 
 
@@ -169,7 +169,8 @@ def install(painting: str, model: Path, work: Path) -> None:
                "swag_temperature": c.get("swag_temperature", 0.0), "content_layers": c["content_layers"],
                "style_layers": c["style_layers"], "stability_weight": c["stability_weight"],
                "shift_weight": c.get("shift_weight", 0.0), "peak_weight": c.get("peak_weight", 0.0),
-               "plain_steps": c.get("plain_steps", 0), "photo_size": c.get("photo_size"),
+               "plain_steps": c.get("plain_steps", 0),
+               "plain_style_weight": c.get("plain_style_weight"), "photo_size": c.get("photo_size"),
                "device": "cpu (2 shared cores)",
                "init_from": lineage(painting, c.get("init_from"), work),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "

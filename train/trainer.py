@@ -63,11 +63,11 @@ PHASE_PHOTOS = 16  # photos the phase bias is measured on (the pattern barely va
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
-                "peak_weight", "plain_steps", "content_layers", "style_layers", "style_norm", "swag_temperature",
-                "init_from", "loss_jitter")
+                "peak_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers", "style_norm",
+                "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
 _RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "plain_steps": 0,
-                    "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
+                    "plain_style_weight": None, "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
 
 
 @dataclass
@@ -89,7 +89,7 @@ class TrainConfig:
     batch_size: int = 4
     image_size: int = 256
     photo_size: int | None = None  # crops from photos resized to this short side (None: whole photos, image_size)
-    style_size: int | None = 512
+    style_size: int | None = 768
     lr: float = 1e-3
     content_weight: float | None = None
     style_weight: float | None = None
@@ -100,10 +100,11 @@ class TrainConfig:
     loss_jitter: int | None = None  # random 0..N-1 px shift of output and photo before the loss network
     stability_weight: float = 0.0
     shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
-    peak_weight: float = 0.0  # spectral-peak loss against periodic texture (losses.peak_loss)
+    peak_weight: float | None = None  # spectral-peak loss against periodic texture (losses.peak_loss)
     # Steps before loss jitter, the shift loss and the peak loss switch on (None: the loss net's default). From
     # a random network those terms hold the output flat; a network that already paints keeps its strokes.
     plain_steps: int | None = None
+    plain_style_weight: float | None = None  # style weight during the plain steps (None: the loss net's default)
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # what the run writes beside the output
@@ -178,10 +179,12 @@ class TrainConfig:
             raise StyleEngineError(f"stability_weight must be >= 0 (got {self.stability_weight})")
         if self.shift_weight is not None and self.shift_weight < 0:
             raise StyleEngineError(f"shift_weight must be >= 0 (got {self.shift_weight})")
-        if self.peak_weight < 0:
+        if self.peak_weight is not None and self.peak_weight < 0:
             raise StyleEngineError(f"peak_weight must be >= 0 (got {self.peak_weight})")
         if self.plain_steps is not None and self.plain_steps < 0:
             raise StyleEngineError(f"plain_steps must be >= 0 (got {self.plain_steps})")
+        if self.plain_style_weight is not None and self.plain_style_weight < 0:
+            raise StyleEngineError(f"plain_style_weight must be >= 0 (got {self.plain_style_weight})")
         if self.steps is not None and self.steps < 1:
             raise StyleEngineError(f"steps must be >= 1 (got {self.steps})")
         if self.epochs is not None and self.epochs <= 0:
@@ -335,7 +338,12 @@ class Trainer:
         self.swag_t = defaults.swag_temperature if cfg.swag_temperature is None else float(cfg.swag_temperature)
         self.jitter = defaults.loss_jitter if cfg.loss_jitter is None else int(cfg.loss_jitter)
         self.shift_w = defaults.shift_weight if cfg.shift_weight is None else float(cfg.shift_weight)
+        self.peak_w = defaults.peak_weight if cfg.peak_weight is None else float(cfg.peak_weight)
         self.plain_steps = defaults.plain_steps if cfg.plain_steps is None else int(cfg.plain_steps)
+        plain_sw = defaults.plain_style_weight if cfg.plain_style_weight is None else cfg.plain_style_weight
+        # Recorded as None where it does not apply: no plain steps, or the style weight itself.
+        self.plain_sw = (None if self.plain_steps == 0 or plain_sw is None or float(plain_sw) == self.sw
+                         else float(plain_sw))
         self.style_norm = defaults.style_norm
         self.dev = dist_util.local_device(cfg.device)
         if self.dev.type == "cuda" and not torch.cuda.is_available():
@@ -444,7 +452,8 @@ class Trainer:
             "world_size": self.info.world_size, "global_batch": self.global_batch, "steps": self.total_steps,
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
             "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
-            "peak_weight": float(cfg.peak_weight), "plain_steps": self.plain_steps,
+            "peak_weight": self.peak_w, "plain_steps": self.plain_steps,
+            "plain_style_weight": self.plain_sw,
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
             "loss_jitter": self.jitter,
@@ -496,7 +505,8 @@ class Trainer:
         l_style = style_loss({k: swag(yfeats[k], self.swag_t) for k in self.style_layers}, self.style_grams,
                              self.norms)
         l_tv = tv_loss(y)
-        loss = self.cw * l_content + self.sw * l_style + self.tw * l_tv
+        sw = self.sw if texture or self.plain_sw is None else self.plain_sw
+        loss = self.cw * l_content + sw * l_style + self.tw * l_tv
         l_stab = torch.zeros((), device=dev)
         if self.cfg.stability_weight > 0:
             # The bare module: DDP's reducer still averages these gradients (its hooks sit on the parameters),
@@ -513,9 +523,9 @@ class Trainer:
                 l_shift = shift_loss(self.model, x, y, dy=d // 4, dx=d % 4)  # the bare module, as above
             loss = loss + self.shift_w * l_shift
         l_peak = torch.zeros((), device=dev)
-        if self.cfg.peak_weight > 0 and texture:
+        if self.peak_w > 0 and texture:
             l_peak = peak_loss(y, x)
-            loss = loss + self.cfg.peak_weight * l_peak
+            loss = loss + self.peak_w * l_peak
         parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach(),
                              l_shift.detach(), l_peak.detach()])
         return loss, parts.float()

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         photo_size: Optional[int] = typer.Option(None, help="Crop from photos resized to this short side, the size "
                                                             "you will stylize at (default: whole photos at the "
                                                             "crop size)."),
-        style_size: Optional[int] = typer.Option(512, help="Long side the style image is resized to."),
+        style_size: Optional[int] = typer.Option(768, help="Long side the style image is resized to."),
         lr: float = typer.Option(1e-3, help="Adam learning rate."),
         content_weight: Optional[float] = typer.Option(None, help="Content loss weight (default per loss net)."),
         style_weight: Optional[float] = typer.Option(None, help="Style loss weight (default per loss net)."),
@@ -49,11 +49,14 @@ def register(app: typer.Typer) -> None:
         shift_weight: Optional[float] = typer.Option(None, help="Shift-equivariance loss weight: penalizes output "
                                                                 "that depends on position mod 4, a fixed 4-px grid "
                                                                 "(0 = off; default per loss net)."),
-        peak_weight: float = typer.Option(0.0, help="Spectral-peak loss weight: penalizes output texture that "
-                                                    "repeats across the image more than the photo's (0 = off)."),
+        peak_weight: Optional[float] = typer.Option(None, help="Spectral-peak loss weight: penalizes output "
+                                                               "texture that repeats across the image more than "
+                                                               "the photo's (0 = off; default per loss net)."),
         plain_steps: Optional[int] = typer.Option(None, help="Train this many steps with the plain perceptual "
                                                              "loss before loss jitter, the shift loss and the peak "
                                                              "loss switch on (default per loss net)."),
+        plain_style_weight: Optional[float] = typer.Option(None, help="Style loss weight during the plain steps "
+                                                                      "(default per loss net; none: --style-weight)."),
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),

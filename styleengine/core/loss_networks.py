@@ -50,8 +50,13 @@ class LossNetDefaults:
     loss_jitter: int = 0
     # Weight of the trainer's shift-equivariance loss (train.losses.shift_loss); 0 = off.
     shift_weight: float = 0.0
+    # Weight of the trainer's spectral-peak loss (train.losses.peak_loss); 0 = off.
+    peak_weight: float = 0.0
     # Steps trained with the plain perceptual loss before loss jitter, the shift loss and the peak loss switch on.
     plain_steps: int = 0
+    # Style weight during those plain steps (None: style_weight). A lower one lets a random network learn the
+    # photo's layout before the full style weight and the texture terms pull it towards the painting.
+    plain_style_weight: float | None = None
 
 
 # ----------------------------------------------------------------------------------------------- VGG16
@@ -216,12 +221,18 @@ class EfficientNetLite0Features(nn.Module):
     defaults = LossNetDefaults(
         content_layers=("block2.expand",),
         style_layers=("stem", "block1.expand", "block3.expand", "block5.expand", "block8.expand"),
+        # From a random network (recipe README, tenth round): the plain loss at style weight 2 first, so the
+        # network learns the photo's layout; then style weight 6 with the texture terms (loss jitter, shift
+        # loss against the 4-px grid, peak loss against periodic stroke texture).
         content_weight=1.0,
-        style_weight=2.0,
+        style_weight=6.0,
         tv_weight=100.0,
         style_norm="relative",
         loss_jitter=4,
         shift_weight=50.0,
+        peak_weight=0.3,
+        plain_steps=400,
+        plain_style_weight=2.0,
     )
 
     def __init__(self) -> None:

@@ -11,8 +11,9 @@ from styleengine.train.trainer import TrainConfig, train
 # The recipe before the study (style weight 0.5, no loss jitter, no shift loss): with those, 2 ranks x 1 photo
 # match 1 process x 2 photos to 0.1% after 3 steps. With style weight 2 or the loss jitter they drift apart by
 # 5-17% of what training changed (not yet explained: Adam on near-zero gradients, or a real difference).
-PINNED = ["--style-weight", "0.5", "--loss-jitter", "0", "--shift-weight", "0"]
-PINNED_CFG = {"style_weight": 0.5, "loss_jitter": 0, "shift_weight": 0.0}
+PINNED = ["--style-weight", "0.5", "--loss-jitter", "0", "--shift-weight", "0", "--peak-weight", "0",
+          "--plain-steps", "0"]
+PINNED_CFG = {"style_weight": 0.5, "loss_jitter": 0, "shift_weight": 0.0, "peak_weight": 0.0, "plain_steps": 0}
 
 
 @pytest.mark.slow

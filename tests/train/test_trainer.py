@@ -41,8 +41,10 @@ def style(assets):
 
 
 def _tiny(**kw):
+    # plain_steps=0: the texture terms from the first step (the default plain phase is longer than these runs;
+    # it has its own tests).
     base = dict(arch=TINY, loss_net="efficientnet-lite0", image_size=32, style_size=48, batch_size=2,
-                checkpoint_every=0, preview_every=0, log_every=1)
+                checkpoint_every=0, preview_every=0, log_every=1, plain_steps=0)
     base.update(kw)
     return base
 
@@ -169,8 +171,8 @@ def test_loss_jitter_shifts_both_images_alike_per_step_and_is_recorded(tmp_path,
 
 
 def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
-    on = run(style, photos, tmp_path / "s.pt", **_tiny(steps=2, shift_weight=20.0))
-    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0))
+    on = run(style, photos, tmp_path / "s.pt", **_tiny(steps=2, shift_weight=20.0, peak_weight=0.0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0))
     assert all(e["shift"] > 0 for e in _log(on.log_path)) and all(e["shift"] == 0 for e in _log(off.log_path))
     assert load_checkpoint(on.path).train_config["shift_weight"] == 20.0
     c, f = load_checkpoint(on.path).train_config, on.final_losses
@@ -191,7 +193,7 @@ def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_stat
 
 def test_peak_weight_adds_the_spectral_peak_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
     on = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=2.0))
-    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0))
     assert all(e["peak"] > 0 for e in _log(on.log_path)) and all(e["peak"] == 0 for e in _log(off.log_path))
     assert load_checkpoint(on.path).train_config["peak_weight"] == 2.0
     assert load_checkpoint(off.path).train_config["peak_weight"] == 0.0
@@ -201,17 +203,20 @@ def test_peak_weight_adds_the_spectral_peak_loss_is_logged_recorded_and_old_stat
     with pytest.raises(StyleEngineError, match="peak_weight must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, peak_weight=-1.0))
     # A train state written before the peak loss existed resumes as "off".
-    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2))
+    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, peak_weight=0.0))
     state = torch.load(part.state_path, weights_only=True)
     del state["train_config"]["peak_weight"]
     torch.save(state, part.state_path)
-    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+    with pytest.raises(StyleEngineError, match="peak_weight"):  # today's default is on
+        run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True))
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, peak_weight=0.0)).steps == 3
 
 
 def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_on(tmp_path, photos, style):
-    texture = dict(loss_jitter=4, shift_weight=50.0, peak_weight=1.0)
+    # One style weight throughout (plain_style_weight is tested below).
+    texture = dict(loss_jitter=4, shift_weight=50.0, peak_weight=1.0, plain_style_weight=6.0)
     staged = run(style, photos, tmp_path / "s.pt", **_tiny(steps=4, plain_steps=2, **texture))
-    plain = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, loss_jitter=0, shift_weight=0.0))
+    plain = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, loss_jitter=0, shift_weight=0.0, peak_weight=0.0))
     log = _log(staged.log_path)
     assert [(e["shift"] > 0, e["peak"] > 0) for e in log] == [(False, False)] * 2 + [(True, True)] * 2
     # The plain steps are the plain recipe exactly: the same weights as a run without the three terms.
@@ -219,7 +224,7 @@ def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_
     a, b = load_checkpoint(part.state_path).state_dict, load_checkpoint(plain.path).state_dict
     assert a.keys() <= b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # b also has the phase bias
     assert load_checkpoint(staged.path).train_config["plain_steps"] == 2
-    assert load_checkpoint(plain.path).train_config["plain_steps"] == 0  # efficientnet-lite0's default
+    assert load_checkpoint(plain.path).train_config["plain_steps"] == 0
     with pytest.raises(StyleEngineError, match="plain_steps must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, plain_steps=-1))
     # A train state written before plain_steps existed resumes as 0.
@@ -229,6 +234,41 @@ def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_
     with pytest.raises(StyleEngineError, match="plain_steps"):
         run(style, photos, tmp_path / "s2.pt", **_tiny(steps=4, plain_steps=2, resume=True, **texture))
     assert run(style, photos, tmp_path / "s2.pt", **_tiny(steps=4, plain_steps=0, resume=True, **texture)).steps == 4
+
+
+def test_plain_style_weight_holds_for_the_plain_steps_then_the_style_weight_takes_over(tmp_path, photos, style):
+    weights = dict(loss_jitter=0, shift_weight=0.0, peak_weight=0.0, content_weight=1.0, style_weight=6.0,
+                   tv_weight=100.0)
+    r = run(style, photos, tmp_path / "s.pt", **_tiny(steps=4, plain_steps=2, plain_style_weight=2.0, **weights))
+    used = [(e["loss"] - e["content"] - 100.0 * e["tv"]) / e["style"] for e in _log(r.log_path)]
+    assert used == pytest.approx([2.0, 2.0, 6.0, 6.0], rel=1e-4)
+    assert load_checkpoint(r.path).train_config["plain_style_weight"] == 2.0
+    # Not given, or equal to the style weight: one weight throughout, recorded as none.
+    same = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, plain_steps=1, plain_style_weight=6.0, **weights))
+    assert load_checkpoint(same.path).train_config["plain_style_weight"] is None
+    assert [(e["loss"] - e["content"] - 100.0 * e["tv"]) / e["style"] for e in _log(same.log_path)] == \
+        pytest.approx([6.0, 6.0], rel=1e-4)
+    with pytest.raises(StyleEngineError, match="plain_style_weight must be >= 0"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, plain_style_weight=-1.0))
+    # Resuming with another plain-phase weight is refused (it changes what the run computes).
+    part = run(style, photos, tmp_path / "p.pt", **_tiny(steps=4, plain_steps=2, plain_style_weight=2.0,
+                                                          stop_after=1, **weights))
+    with pytest.raises(StyleEngineError, match="plain_style_weight"):
+        run(style, photos, tmp_path / "p.pt", **_tiny(steps=4, plain_steps=2, plain_style_weight=3.0, resume=True,
+                                                       **weights))
+    assert run(style, photos, part.path, **_tiny(steps=4, plain_steps=2, plain_style_weight=2.0, resume=True,
+                                                 **weights)).steps == 4
+
+
+def test_efficientnet_defaults_are_the_staged_recipe_and_are_recorded(tmp_path, photos, style):
+    cfg = _tiny(steps=2)
+    del cfg["plain_steps"]
+    c = load_checkpoint(run(style, photos, tmp_path / "d.pt", **cfg).path).train_config
+    got = {k: c[k] for k in ("style_weight", "tv_weight", "loss_jitter", "shift_weight", "peak_weight", "plain_steps",
+                             "plain_style_weight")}
+    assert got == {"style_weight": 6.0, "tv_weight": 100.0, "loss_jitter": 4, "shift_weight": 50.0,
+                   "peak_weight": 0.3, "plain_steps": 400, "plain_style_weight": 2.0}
+    assert TrainConfig(style, photos, tmp_path / "x.pt").style_size == 768
 
 
 def test_photo_size_is_checked_and_recorded(tmp_path, photos, style):
