@@ -239,15 +239,17 @@ def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_
 def test_plain_style_weight_holds_for_the_plain_steps_then_the_style_weight_takes_over(tmp_path, photos, style):
     weights = dict(loss_jitter=0, shift_weight=0.0, peak_weight=0.0, content_weight=1.0, style_weight=6.0,
                    tv_weight=100.0)
+
+    def style_weights_used(result):  # from each logged step's loss = content + w * style + 100 * tv
+        return [(e["loss"] - e["content"] - 100.0 * e["tv"]) / e["style"] for e in _log(result.log_path)]
+
     r = run(style, photos, tmp_path / "s.pt", **_tiny(steps=4, plain_steps=2, plain_style_weight=2.0, **weights))
-    used = [(e["loss"] - e["content"] - 100.0 * e["tv"]) / e["style"] for e in _log(r.log_path)]
-    assert used == pytest.approx([2.0, 2.0, 6.0, 6.0], rel=1e-4)
+    assert style_weights_used(r) == pytest.approx([2.0, 2.0, 6.0, 6.0], rel=1e-4)
     assert load_checkpoint(r.path).train_config["plain_style_weight"] == 2.0
-    # Not given, or equal to the style weight: one weight throughout, recorded as none.
+    # Equal to the style weight: one weight throughout, recorded as none.
     same = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, plain_steps=1, plain_style_weight=6.0, **weights))
     assert load_checkpoint(same.path).train_config["plain_style_weight"] is None
-    assert [(e["loss"] - e["content"] - 100.0 * e["tv"]) / e["style"] for e in _log(same.log_path)] == \
-        pytest.approx([6.0, 6.0], rel=1e-4)
+    assert style_weights_used(same) == pytest.approx([6.0, 6.0], rel=1e-4)
     with pytest.raises(StyleEngineError, match="plain_style_weight must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, plain_style_weight=-1.0))
     # Resuming with another plain-phase weight is refused (it changes what the run computes).
