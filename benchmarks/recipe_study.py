@@ -208,6 +208,30 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_sw2x_again3": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_sw2x_again2",
                                              peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
                                         "ft_peak03_plain_lr3_sw2x_again2 continued with its style weight x2"),
+    # composition_vii's and the_scream's style distance is still above the pre-study built-ins': their own recipe
+    # with the style weight doubled once more, as udnie's and woman_with_hat's in the eighth round.
+    "ft_peak03_edges_lr3_sw2x_again": (dict(OWN, peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
+                                       "ft_peak03_edges_lr3_sw2x once more, from the model it shipped (style weight "
+                                       "x4 of the sixth round's)"),
+    "ft_peak03_edges_lr3_sw2x_again2": (dict(OWN, from_variant="ft_peak03_edges_lr3_sw2x_again", peak_weight=0.3,
+                                             lr=3e-4, style_weight_scale=2.0),
+                                        "ft_peak03_edges_lr3_sw2x_again continued with its style weight x2 (x8 of "
+                                        "the sixth round's)"),
+    # The outputs' strongest spikes sit on large smooth areas of full-size photos (the parrots' background), which
+    # whole photos shrunk to the crop size never show: crops of photos at a larger size, where the peak loss sees
+    # such areas at the scale the model is used at.
+    "ft_peak03_edges_lr3_c256": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256),
+                                 "ft_peak03_edges_lr3 on 256-px crops (whole photos at 256 px)"),
+    "ft_peak03_edges_lr3_c256_2": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256", peak_weight=0.3, lr=3e-4,
+                                        image_size=256),
+                                   "ft_peak03_edges_lr3_c256 again, from the model it made (length)"),
+    "ft_peak03_edges_lr3_c256_p512": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, photo_size=512),
+                                      "ft_peak03_edges_lr3 on 256-px crops of photos at 512 px"),
+    "ft_peak03_plain_lr3_p512": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512),
+                                 "ft_peak03_plain_lr3 on crops of photos at 512 px (256 before)"),
+    "ft_peak03_plain_lr3_p512_cw2": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512,
+                                          content_weight=2.0),
+                                     "ft_peak03_plain_lr3_p512 with content weight 2 (against the photo it loses)"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
