@@ -217,9 +217,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                              lr=3e-4, style_weight_scale=2.0),
                                         "ft_peak03_edges_lr3_sw2x_again continued with its style weight x2 (x8 of "
                                         "the sixth round's)"),
-    # The outputs' strongest spikes sit on large smooth areas of full-size photos (the parrots' background), which
-    # whole photos shrunk to the crop size never show: crops of photos at a larger size, where the peak loss sees
-    # such areas at the scale the model is used at.
+    # Training scale. The first four were made at 128-px crops and every fine-tune kept their recipe's crop size,
+    # not the 256 px the first round chose. And the strongest spikes sit on large smooth areas of full-size photos
+    # (the parrots' background), which whole photos shrunk to the crop size barely show: crops of photos at 512 px
+    # let the peak loss see such areas at the scale the model is used at.
     "ft_peak03_edges_lr3_c256": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256),
                                  "ft_peak03_edges_lr3 on 256-px crops (whole photos at 256 px)"),
     "ft_peak03_edges_lr3_c256_2": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256", peak_weight=0.3, lr=3e-4,
