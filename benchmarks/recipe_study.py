@@ -233,6 +233,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_p512_cw2": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512,
                                           content_weight=2.0),
                                      "ft_peak03_plain_lr3_p512 with content weight 2 (against the photo it loses)"),
+    "ft_peak03_plain_lr3_c384": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384),
+                                 "ft_peak03_plain_lr3 on 384-px crops (whole photos at 384 px)"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
