@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from gallery import IMAGES, INPUTS, styles_to_render
+from gallery import IMAGES, INPUTS, mean_metrics, styles_to_render
 from PIL import Image
 
 from styleengine.core.fsutil import atomic_path
@@ -72,8 +72,7 @@ def measure(styles: str, before: dict, inputs: dict[str, np.ndarray]) -> dict:
                           "style_distance": round(sd.image(mixed), 4) if sd else None,
                           "style_distance_full": round(sd.image(o), 4) if sd else None,
                           "style_distance_before": earlier[n].get("style_distance")}
-        keys = [k for k in next(iter(per.values())) if all(m[k] is not None for m in per.values())]
-        out[name] = {"images": per, "mean": {k: round(float(np.mean([m[k] for m in per.values()])), 4) for k in keys}}
+        out[name] = {"images": per, "mean": mean_metrics(per, next(iter(per.values())))}
     return out
 
 
@@ -87,14 +86,14 @@ def markdown(result: dict, before: Path) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, r in result.items():
         m = r["mean"]
+        row = f"| {name} | {m['strength']:.3f} | {m['content_distance']:.4f} ({m['content_distance_before']:.4f}) |"
         if "style_distance" in m and "style_distance_before" in m:
             change = f"{(m['style_distance'] / m['style_distance_before'] - 1) * 100:+.1f}%"
-            lines.append(f"| {name} | {m['strength']:.3f} | {m['content_distance']:.4f} "
-                         f"({m['content_distance_before']:.4f}) | {m['style_distance']:.4f} | "
-                         f"{m['style_distance_full']:.4f} | {m['style_distance_before']:.4f} | {change} |")
+            row += (f" {m['style_distance']:.4f} | {m['style_distance_full']:.4f} | {m['style_distance_before']:.4f} "
+                    f"| {change} |")
         else:
-            lines.append(f"| {name} | {m['strength']:.3f} | {m['content_distance']:.4f} "
-                         f"({m['content_distance_before']:.4f}) | – | – | – | – |")
+            row += " – | – | – | – |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 

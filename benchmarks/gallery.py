@@ -47,6 +47,12 @@ def row(tiles: list[np.ndarray], height: int) -> np.ndarray:
     return np.concatenate(sum([[t, gap] for t in fitted], [])[:-1], 1)
 
 
+def mean_metrics(per_image: dict[str, dict], keys) -> dict[str, float]:
+    """Each key's mean over the images, rounded to 4 places; keys that are None for any image are left out."""
+    return {k: round(float(np.mean([m[k] for m in per_image.values()])), 4) for k in keys
+            if all(m[k] is not None for m in per_image.values())}
+
+
 def styles_to_render(spec: str) -> list[tuple[str, str, Path | None]]:
     """(name, STYLE for the Stylizer, painting image) per requested style."""
     if spec == "all":
@@ -114,9 +120,8 @@ def main() -> None:
     gap = np.full((8, rows[0].shape[1], 3), 255, np.uint8)
     print(save(np.concatenate(sum([[r, gap] for r in rows], [])[:-1], 0), args.out / "gallery_grid.jpg"))
     if metrics:
-        means = {name: {k: round(float(np.mean([m[k] for m in per.values()])), 4)
-                        for k in ("peakiness_x_photo", "grid_error", "style_distance", "content_distance")
-                        if all(m[k] is not None for m in per.values())} for name, per in metrics.items()}
+        means = {name: mean_metrics(per, ("peakiness_x_photo", "grid_error", "style_distance", "content_distance"))
+                 for name, per in metrics.items()}
         with atomic_path(args.out / "gallery.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps({"inputs": list(IMAGES), "mean": means, "styles": metrics}, indent=1) + "\n")
 
