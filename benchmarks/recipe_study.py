@@ -226,6 +226,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_edges_lr3_c256_2": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256", peak_weight=0.3, lr=3e-4,
                                         image_size=256),
                                    "ft_peak03_edges_lr3_c256 again, from the model it made (length)"),
+    "ft_peak03_edges_lr3_c256_3": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256_2", peak_weight=0.3, lr=3e-4,
+                                        image_size=256),
+                                   "ft_peak03_edges_lr3_c256_2 again, from the model it made (length)"),
     "ft_peak03_edges_lr3_c256_p512": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, photo_size=512),
                                       "ft_peak03_edges_lr3 on 256-px crops of photos at 512 px"),
     "ft_peak03_plain_lr3_p512": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512),
@@ -235,6 +238,18 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                      "ft_peak03_plain_lr3_p512 with content weight 2 (against the photo it loses)"),
     "ft_peak03_plain_lr3_c384": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384),
                                  "ft_peak03_plain_lr3 on 384-px crops (whole photos at 384 px)"),
+    "ft_peak03_plain_lr3_c384_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_c384", peak_weight=0.3,
+                                        lr=3e-4, image_size=384),
+                                   "ft_peak03_plain_lr3_c384 again, from the model it made (length)"),
+    # 384-px crops gain style but let the 4-px grid take the strongest spikes (udnie); the shift loss is what cuts
+    # the grid, and what it costs in style the larger crops may pay back.
+    "ft_peak03_plain_lr3_c384_shift10": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384,
+                                              shift_weight=10.0),
+                                         "ft_peak03_plain_lr3_c384 with the shift-equivariance loss at 10"),
+    # udnie's grid goes with the shift loss, but its pale blobs grow: the photo weighted up against them.
+    "ft_peak03_plain_lr3_shift50_sw2x_cw2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_shift50_sw2x",
+                                                  peak_weight=0.3, lr=3e-4, shift_weight=50.0, content_weight=2.0),
+                                             "ft_peak03_plain_lr3_shift50_sw2x continued with content weight 2"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
