@@ -197,6 +197,19 @@ def add_phase_bias(painting: str, work: Path) -> None:
           f"on {calib.images} photos", flush=True)
 
 
+def zero_phase_bias(painting: str, reason: str) -> None:
+    """Set the shipped built-in's phase bias to zero, keeping its weights, lineage, recipe and calibration record
+    (with `zeroed` saying why). For a model fine-tuned with its bias in place, the network can learn to cancel
+    the pattern itself, content-dependently; the constant then adds the 4-px pattern it was meant to remove."""
+    ck = load_checkpoint(shipped_model(painting))
+    model = ck.build_model()
+    with torch.no_grad():
+        model.phase_bias.zero_()
+    record = {**ck.train_config["phase_bias"], "zeroed": reason}
+    summary = {**read_index()[painting]["train"], "phase_bias": record}
+    ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
+
+
 def ship(painting: str, model: torch.nn.Module, ck, train_config: dict, summary: dict) -> None:
     target = STYLES_DIR / f"{painting}.engine"
     with tempfile.TemporaryDirectory() as d:
@@ -226,6 +239,8 @@ def main() -> None:
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
     ap.add_argument("--phase-bias", action="store_true",
                     help="give the shipped built-ins a phase bias measured on WORK/photos (no training)")
+    ap.add_argument("--zero-phase-bias", default=None, metavar="REASON",
+                    help="set the shipped built-ins' phase bias to zero, recording REASON (no training)")
     ap.add_argument("--install-from", type=Path, default=None,
                     help="install this finished model as the (one) style given by --styles, e.g. a recipe_study run")
     args = ap.parse_args()
@@ -239,6 +254,8 @@ def main() -> None:
     for painting in names:
         if args.phase_bias:
             add_phase_bias(painting, args.work)
+        elif args.zero_phase_bias:
+            zero_phase_bias(painting, args.zero_phase_bias)
         elif args.install_from:
             install(painting, args.install_from, args.work)
         elif args.install:
