@@ -190,9 +190,7 @@ def add_phase_bias(painting: str, work: Path) -> None:
     trainer now does at the end of every run; its weights, lineage and recipe stay as they are."""
     ck = load_checkpoint(shipped_model(painting))
     model, calib = phase_bias.calibrate(ck.build_model(), work_phase_photos(work))
-    record = asdict(calib)
-    summary = {**read_index()[painting]["train"], "phase_bias": record}
-    ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
+    reship_with_phase_bias(painting, model, ck, asdict(calib))
     print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms "
           f"on {calib.images} photos", flush=True)
 
@@ -205,7 +203,11 @@ def zero_phase_bias(painting: str, reason: str) -> None:
     model = ck.build_model()
     with torch.no_grad():
         model.phase_bias.zero_()
-    record = {**ck.train_config["phase_bias"], "zeroed": reason}
+    reship_with_phase_bias(painting, model, ck, {**ck.train_config["phase_bias"], "zeroed": reason})
+
+
+def reship_with_phase_bias(painting: str, model: torch.nn.Module, ck, record: dict) -> None:
+    """Ship the built-in again with only its phase bias and that record changed (lineage and recipe kept)."""
     summary = {**read_index()[painting]["train"], "phase_bias": record}
     ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
 
