@@ -7,7 +7,7 @@ Per style, `gallery_<name>.jpg`: one row [painting | photo 1 | photo 2 | photo 3
 image at its own full size (the painting scaled to the row height). `gallery_grid.jpg`: photo + every style on
 the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's, the grid
 error (how much the output changes beyond moving along when the photo moves 1-3 px), the style distance to the
-painting and the content distance to the photo (engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
+painting and the content distance to the photo (core/spectrum.py, engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
 photos, public domain usage; a Big Buck Bunny frame, CC BY 3.0), so reruns are comparable. Runs through the
 public Stylizer with ONNX Runtime FP32: the models' own output. `--compare-with DIR` also writes
 `compare_<name>.jpg`: DIR's gallery row for that style above the new one.
@@ -85,7 +85,8 @@ def main() -> None:
     inputs = {n: np.asarray(Image.open(args.inputs / n).convert("RGB")) for n in IMAGES}
     metrics = {}
     if not args.no_metrics:
-        from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error, peakiness_ratio
+        from styleengine.core.spectrum import peakiness_ratio
+        from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error
 
         content = ContentDistance()
     small = []

@@ -12,10 +12,10 @@ stylizes held-out photos (never trained on) at full size with each final model a
 side-by-side image against the base ([photo | base | variant]), a 1:1 detail of one photo across all variants
 (`*_zoom.png`: photo, then the variants in the order given) and the numbers:
 
-- texture peakiness: spectral peakiness (quality.spectral_peakiness) of the output over the photo's,
+- texture peakiness: spectral peakiness (core.spectrum.spectral_peakiness) of the output over the photo's,
   mean over the held-out photos. 1.0 = no more periodic than the photo; the goal is <= 1.3.
 - grid spikes: the fraction of the output's strongest spectral spikes at multiples of 1/4 cycle/px
-  (quality.grid_spike_fraction), mean over the held-out photos: the 4-px grid, as against brush strokes.
+  (core.spectrum.grid_spike_fraction), mean over the held-out photos: the 4-px grid, as against brush strokes.
 - style distance: Gram distance to the painting in efficientnet-lite0 (quality.StyleDistance; lower = closer).
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
 - grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (quality.grid_error);
@@ -187,8 +187,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                            "ft_peak03_plain_lr3 with peak loss weight 1"),
     "ft_nopeak_plain_lr3": (dict(from_builtin=True, peak_weight=0.0, lr=3e-4),
                             "ft_peak03_plain_lr3 without the peak loss (its control)"),
-    # What is left in the newer three's spectra is mostly the 4-px grid (quality.grid_spike_fraction): the shift
-    # loss against it, at 10 (below the 50 that washed these styles out before their style weight was doubled),
+    # What is left in the newer three's spectra is mostly the 4-px grid (core.spectrum.grid_spike_fraction): the
+    # shift loss against it, at 10 (below the 50 that washed these styles out before their style weight was doubled),
     # and at 50 with the style weight doubled to make up for the style it takes.
     "ft_peak03_plain_lr3_shift10": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, shift_weight=10.0),
                                     "ft_peak03_plain_lr3 + shift-equivariance loss 10"),
@@ -437,7 +437,8 @@ def _numbers(row: dict) -> str:
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
     """One model's numbers on the held-out photos, and its outputs."""
-    from styleengine.engine.quality import grid_error, grid_spike_fraction, spectral_peakiness
+    from styleengine.core.spectrum import grid_spike_fraction, spectral_peakiness
+    from styleengine.engine.quality import grid_error
 
     outs = {k: _stylize(model, v) for k, v in photos.items()}
     peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
@@ -486,6 +487,46 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
     (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
 
 
+def phase_check(work: Path, out: Path) -> None:
+    """Does the phase-bias rule (core.phase_bias.calibrate: measured on 16 training photos, kept only where it
+    lowers the peakiness on 8 others) choose what the held-out photos would? Per shipped built-in, with its bias
+    measured afresh: the rule's numbers and choice, and the held-out peakiness with that bias and with none."""
+    import torch
+    from train_builtins import PAINTINGS, work_phase_photos
+
+    from styleengine.core import phase_bias
+    from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.core.phase_pattern import downscale, mean_peakiness, split_for_check
+    from styleengine.engine.environment import environment
+
+    torch.set_num_threads(2)
+    out.mkdir(parents=True, exist_ok=True)
+    held = [np.array(Image.open(p).convert("RGB")) for p in sorted((work / "heldout").iterdir())]
+    photos = work_phase_photos(work)
+    measure = split_for_check([downscale(p) for p in photos])[0]
+    rows = []
+    for painting in PAINTINGS:
+        bare = phase_bias.without_bias(load_checkpoint(_builtin_model(painting)).build_model())
+        _, calib = phase_bias.calibrate(bare, photos)
+        measured, _, _ = phase_bias.cancel_pattern(bare, measure)
+        with_it = mean_peakiness(phase_bias.shipped_output(measured), held)
+        without = mean_peakiness(phase_bias.shipped_output(bare), held)
+        rows.append({"style": painting, **vars(calib), "heldout_with": round(with_it, 4),
+                     "heldout_without": round(without, 4), "heldout_agrees": (with_it < without) == calib.kept})
+        print(f"[{painting}] {rows[-1]}", file=sys.stderr, flush=True)
+    (out / "phase_check.json").write_text(json.dumps(
+        {"held_out": [p.name for p in sorted((work / "heldout").iterdir())], "rows": rows,
+         "environment": environment()}, indent=1))
+    lines = ["# The phase-bias rule against the held-out photos", "",
+             "Bias measured afresh on each shipped built-in; peakiness = mean output/photo spectral peakiness.", "",
+             "| style | rule: peakiness with / without (8 training photos) | rule keeps it | held-out: with / without "
+             "(6 photos) | held-out agrees |", "|---|---|---|---|---|"]
+    lines += [f"| {r['style']} | {r['peakiness_with']:.4f} / {r['peakiness_without']:.4f} | "
+              f"{'yes' if r['kept'] else 'no (zero)'} | {r['heldout_with']:.4f} / {r['heldout_without']:.4f} | "
+              f"{'yes' if r['heldout_agrees'] else 'no'} |" for r in rows]
+    (out / "phase_check.md").write_text("\n".join(lines) + "\n")
+
+
 def _fit(img: np.ndarray, width: int) -> np.ndarray:
     h, w = img.shape[:2]
     return np.asarray(Image.fromarray(img).resize((width, round(h * width / w)), Image.LANCZOS))
@@ -493,7 +534,7 @@ def _fit(img: np.ndarray, width: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("prepare", "train", "report", "length"))
+    ap.add_argument("command", choices=("prepare", "train", "report", "length", "phase-check"))
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--painting", default="starry_night")
@@ -516,6 +557,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         for name in names:
             train_variant(name, args.work, args.steps, args.chunk, args.painting)
+    elif args.command == "phase-check":
+        phase_check(args.work, args.out)
     elif args.command == "length":
         for name in names:
             length(args.work, args.out, args.painting, name)

@@ -15,7 +15,8 @@ its attribution, lineage and full training config, builds its bundle (FP32/FP16 
 torch) into styleengine/assets/styles/<name>.engine and records it in index.json. `--refine` instead fine-tunes
 each shipped built-in against the 4-px grid (refine_recipe; results in benchmarks/results/recipe/README.md).
 `--phase-bias` gives each shipped built-in the output bias that cancels its fixed 4-px pattern (core.phase_bias),
-measured on the training photos as the trainer does at the end of a run.
+measured on the training photos and checked on others as the trainer does at the end of a run: zero where it
+does not lower the outputs' peakiness.
 """
 
 from __future__ import annotations
@@ -186,30 +187,16 @@ def work_phase_photos(work: Path) -> list:
 
 
 def add_phase_bias(painting: str, work: Path) -> None:
-    """Give the shipped built-in a phase bias measured on the training photos (core.phase_bias), as the
-    trainer now does at the end of every run; its weights, lineage and recipe stay as they are."""
+    """Give the shipped built-in the phase bias the trainer now gives every run (core.phase_bias: measured on the
+    training photos, zero where it does not lower the peakiness on others); weights, lineage and recipe stay."""
     ck = load_checkpoint(shipped_model(painting))
     model, calib = phase_bias.calibrate(ck.build_model(), work_phase_photos(work))
-    reship_with_phase_bias(painting, model, ck, asdict(calib))
-    print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms "
-          f"on {calib.images} photos", flush=True)
-
-
-def zero_phase_bias(painting: str, reason: str) -> None:
-    """Set the shipped built-in's phase bias to zero, keeping its weights, lineage, recipe and calibration record
-    (with `zeroed` saying why). For a model fine-tuned with its bias in place, the network can learn to cancel
-    the pattern itself, content-dependently; the constant then adds the 4-px pattern it was meant to remove."""
-    ck = load_checkpoint(shipped_model(painting))
-    model = ck.build_model()
-    with torch.no_grad():
-        model.phase_bias.zero_()
-    reship_with_phase_bias(painting, model, ck, {**ck.train_config["phase_bias"], "zeroed": reason})
-
-
-def reship_with_phase_bias(painting: str, model: torch.nn.Module, ck, record: dict) -> None:
-    """Ship the built-in again with only its phase bias and that record changed (lineage and recipe kept)."""
+    record = asdict(calib)
     summary = {**read_index()[painting]["train"], "phase_bias": record}
     ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
+    print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms on {calib.images} "
+          f"photos; peakiness {calib.peakiness_with:.3f}x with it, {calib.peakiness_without:.3f}x without on "
+          f"{calib.check_images} others: {'kept' if calib.kept else 'zero'}", flush=True)
 
 
 def ship(painting: str, model: torch.nn.Module, ck, train_config: dict, summary: dict) -> None:
@@ -241,8 +228,6 @@ def main() -> None:
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
     ap.add_argument("--phase-bias", action="store_true",
                     help="give the shipped built-ins a phase bias measured on WORK/photos (no training)")
-    ap.add_argument("--zero-phase-bias", default=None, metavar="REASON",
-                    help="set the shipped built-ins' phase bias to zero, recording REASON (no training)")
     ap.add_argument("--install-from", type=Path, default=None,
                     help="install this finished model as the (one) style given by --styles, e.g. a recipe_study run")
     args = ap.parse_args()
@@ -256,8 +241,6 @@ def main() -> None:
     for painting in names:
         if args.phase_bias:
             add_phase_bias(painting, args.work)
-        elif args.zero_phase_bias:
-            zero_phase_bias(painting, args.zero_phase_bias)
         elif args.install_from:
             install(painting, args.install_from, args.work)
         elif args.install:

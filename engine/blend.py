@@ -12,7 +12,9 @@ Two ways to mix styles:
 
 A weight blend's fixed 4-px pattern (core.phase_pattern) is not the blend of its parts' patterns, so where the
 networks carry a phase bias it is measured again on the blend, on the bundled calibration photos with ONNX
-Runtime, and the bias corrected by it (skipped, with the interpolated bias kept, where ONNX Runtime is missing).
+Runtime, and the bias corrected by it, or set to zero where the corrected one does not lower the outputs'
+peakiness on calibration photos it was not measured on (skipped, with the interpolated bias kept, where ONNX
+Runtime is missing).
 
 `--strength` (mixing with the input photo) is postprocess's, applied after either kind of blend.
 Weights are normalized to sum to 1; a part without a weight gets an equal share of what is left.
@@ -25,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -43,9 +45,19 @@ from styleengine.core.errors import StyleEngineError
 from styleengine.core.fsutil import atomic_dir
 from styleengine.core.log import log
 from styleengine.core.paths import assets_dir, cache_dir
-from styleengine.core.phase_pattern import BIAS_SHAPE, downscale, phase_pattern
+from styleengine.core.phase_pattern import (
+    BIAS_SHAPE,
+    PHASE,
+    downscale,
+    mean_peakiness,
+    phase_pattern,
+    split_for_check,
+)
 
 PHASE_BIAS = "net.phase_bias"  # the phase bias's initializer in our exported graphs (core.network)
+# In the cache key: a blend cached by an older way of making it (here: before its phase bias was checked on
+# photos it was not measured on) is made again, not reused.
+BLEND_METHOD = 2
 
 
 @dataclass(frozen=True)
@@ -177,26 +189,70 @@ def blend_state_dicts(state_dicts: Sequence[dict[str, Any]], weights: Sequence[f
     return out
 
 
-def remeasure_phase_bias(fp32_onnx: Path) -> np.ndarray | None:
-    """The fixed (3, 4, 4) pattern left in a blended FP32 ONNX model's outputs on the calibration photos (None
-    without ONNX Runtime)."""
+def _calibration_photos() -> list[np.ndarray]:
+    from PIL import Image
+
+    photos = []
+    for f in sorted(assets_dir("calibration").glob("*.jpg")):
+        with Image.open(f) as im:
+            photos.append(downscale(np.asarray(im.convert("RGB"))))
+    return photos
+
+
+def _runner(model_bytes: bytes):
+    """uint8 HxWx3 -> the ONNX model's uint8 output (None without ONNX Runtime)."""
     try:
         import onnxruntime as ort
     except ImportError:
         return None
-    from PIL import Image
-
-    sess = ort.InferenceSession(str(fp32_onnx), providers=["CPUExecutionProvider"])
-    outputs = []
-    for f in sorted(assets_dir("calibration").glob("*.jpg")):
-        with Image.open(f) as im:
-            photo = downscale(np.asarray(im.convert("RGB")))
-        outputs.append(sess.run(None, {"input": np.ascontiguousarray(photo[None])})[0][0])
-    return phase_pattern(outputs) if outputs else None
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return lambda photo: sess.run(None, {"input": np.ascontiguousarray(photo[None])})[0][0]
 
 
-def shift_phase_bias(onnx_path: Path, correction: np.ndarray) -> None:
-    """Subtract `correction` ((3, 4, 4)) from a model's phase-bias initializer, in the initializer's own dtype."""
+def remeasure_phase_bias(fp32_onnx: Path) -> np.ndarray | None:
+    """The fixed (3, 4, 4) pattern left in a blended FP32 ONNX model's outputs on the calibration photos (None
+    without ONNX Runtime)."""
+    run = _runner(fp32_onnx.read_bytes())
+    photos = _calibration_photos()
+    return phase_pattern([run(p) for p in photos]) if run is not None and photos else None
+
+
+def phase_bias_fix(fp32_onnx: Path) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How a blended model's phase bias is to change (None without ONNX Runtime), measured on its FP32 ONNX
+    graph: corrected by the fixed pattern left in its outputs on most of the calibration photos, where that lowers
+    the outputs' peakiness on the others; else set to zero (core.phase_pattern). The fix maps a bias array (of
+    any of the blend's files, in float32) to the new one."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(fp32_onnx))
+    init = next((t for t in model.graph.initializer if t.name == PHASE_BIAS), None)
+    if init is None:
+        raise StyleEngineError(f"blend: {fp32_onnx.name} has no {PHASE_BIAS} weight although its architecture has one")
+    run = _runner(model.SerializeToString())
+    measure, check = split_for_check(_calibration_photos())
+    if run is None or not measure:
+        return None
+    current = numpy_helper.to_array(init).astype(np.float32).reshape(3, PHASE, PHASE)
+    pattern = phase_pattern([run(p) for p in measure])
+
+    def with_bias(bias: np.ndarray):
+        init.CopyFrom(numpy_helper.from_array(bias.reshape(BIAS_SHAPE).astype(np.float32), PHASE_BIAS))
+        return _runner(model.SerializeToString())
+
+    with_it = mean_peakiness(with_bias(current - pattern), check)
+    without = mean_peakiness(with_bias(np.zeros_like(current)), check)
+    if with_it < without:
+        log.info("blend: phase bias corrected by %.2f levels rms (peakiness %.3fx with it, %.3fx without, on %d "
+                 "calibration photos)", float(np.sqrt(np.mean(pattern ** 2))), with_it, without, len(check))
+        return lambda bias: bias - pattern.reshape(bias.shape)
+    log.info("blend: phase bias left at zero (peakiness %.3fx with it, %.3fx without, on %d calibration photos)",
+             with_it, without, len(check))
+    return np.zeros_like
+
+
+def fix_phase_bias(onnx_path: Path, fix: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Apply a phase_bias_fix to a model's phase-bias initializer, kept in the initializer's own dtype."""
     import onnx
     from onnx import numpy_helper
 
@@ -204,7 +260,7 @@ def shift_phase_bias(onnx_path: Path, correction: np.ndarray) -> None:
     for i, t in enumerate(model.graph.initializer):
         if t.name == PHASE_BIAS:
             arr = numpy_helper.to_array(t)
-            new = (arr.astype(np.float32) - correction.reshape(arr.shape)).astype(arr.dtype)
+            new = fix(arr.astype(np.float32)).astype(arr.dtype)
             model.graph.initializer[i].CopyFrom(numpy_helper.from_array(new, t.name))
             onnx.save(model, str(onnx_path))
             return
@@ -212,7 +268,7 @@ def shift_phase_bias(onnx_path: Path, correction: np.ndarray) -> None:
 
 
 def _blend_checkpoint(bundles: Sequence[Bundle], weights: Sequence[float], out: Path, style: dict,
-                      phase_correction: np.ndarray | None = None) -> bool:
+                      phase_fix: Callable[[np.ndarray], np.ndarray] | None = None) -> bool:
     """model.pt of the blend, where torch is installed and every part has one. Returns whether it was written."""
     if any(b.checkpoint is None for b in bundles):
         return False
@@ -226,8 +282,8 @@ def _blend_checkpoint(bundles: Sequence[Bundle], weights: Sequence[float], out: 
     ckpts = [load_checkpoint(b.checkpoint) for b in bundles]
     model = TransformerNet(ckpts[0].arch)
     state = blend_state_dicts([c.state_dict for c in ckpts], weights)
-    if phase_correction is not None:
-        state["phase_bias"] = state["phase_bias"] - torch.from_numpy(phase_correction.reshape(BIAS_SHAPE))
+    if phase_fix is not None:
+        state["phase_bias"] = torch.from_numpy(phase_fix(state["phase_bias"].float().numpy()))
     model.load_state_dict(state)
     half = all(not v.is_floating_point() or v.dtype.itemsize == 2 for c in ckpts for v in c.state_dict.values())
     save_model(out, model, style=style, train_config={"blend_of": style["blend"]}, loss_net=ckpts[0].loss_net,
@@ -243,7 +299,8 @@ def blend_bundles(bundles: Sequence[Bundle], weights: Sequence[float]) -> Bundle
     for b in bundles:
         b.verify_all()
     sources = [b.expected_sha256(b.onnx("fp32").name) or b.path.name for b in bundles]
-    key = hashlib.sha256(json.dumps([[s, round(w, 6)] for s, w in zip(sources, weights)]).encode()).hexdigest()
+    parts = [[s, round(w, 6)] for s, w in zip(sources, weights)]
+    key = hashlib.sha256(json.dumps({"method": BLEND_METHOD, "parts": parts}).encode()).hexdigest()
     target = cache_dir("blends") / f"blend-{key[:16]}.engine"
     if is_bundle(target):
         return load_bundle(target)
@@ -261,14 +318,13 @@ def blend_bundles(bundles: Sequence[Bundle], weights: Sequence[float]) -> Bundle
                 models[precision] = paths[0].name
                 files.append(paths[0].name)
         first = bundles[0].manifest
-        correction = None
+        fix = None
         if (first.get("arch") or {}).get("phase_bias") and "fp32" in models:
-            correction = remeasure_phase_bias(tmp / models["fp32"])
-            if correction is not None:
+            fix = phase_bias_fix(tmp / models["fp32"])
+            if fix is not None:
                 for f in models.values():
-                    shift_phase_bias(tmp / f, correction)
-                log.info("blend: phase bias corrected by %.2f levels rms", float(np.sqrt(np.mean(correction ** 2))))
-        if _blend_checkpoint(bundles, weights, tmp / CHECKPOINT, style, correction):
+                    fix_phase_bias(tmp / f, fix)
+        if _blend_checkpoint(bundles, weights, tmp / CHECKPOINT, style, fix):
             files.append(CHECKPOINT)
         entries = file_entries(tmp, files)
         manifest = {"format": BUNDLE_FORMAT, "style": style, "preset": first.get("preset"), "arch": first.get("arch"),

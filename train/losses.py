@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from styleengine.core.loss_networks import gram
+from styleengine.core.spectrum import PEAK_BAND  # where spectral_peakiness looks; the loss looks there too
 
 
 def content_loss(y_feat: torch.Tensor, x_feat: torch.Tensor, *, relative: bool = False) -> torch.Tensor:
@@ -50,8 +51,6 @@ def tv_loss(y: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
-# Mid band of the spectral-peak loss (cycles/px): where engine.quality.spectral_peakiness looks.
-PEAK_BAND = (0.125, 0.375)
 PEAK_RING = 0.02  # ring width (cycles/px): about 5 bins of a 128-px crop's (mirrored to 256) spectrum
 PEAK_TOP = 0.002  # share of the band's bins whose mean is the peak height
 

@@ -59,7 +59,7 @@ from .preview import SERIES, PreviewGrid, plot_losses, read_log
 MIN_DEFAULT_STEPS = 2000
 LOSS_PARTS = tuple(name for name, _colour in SERIES)  # the log's columns, as the loss plot draws them
 PREVIEW_PHOTOS = 3
-PHASE_PHOTOS = 16  # photos the phase bias is measured on (the pattern barely varies between photos)
+PHASE_PHOTOS = 24  # the phase bias is measured on 16 of them (the pattern barely varies) and checked on 8
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
@@ -301,7 +301,7 @@ def _output_conv_channels_last(model: TransformerNet) -> None:
 
 
 def phase_photos(files: list[Path]) -> list[np.ndarray]:
-    """The first PHASE_PHOTOS photos that decode: what the phase bias is measured on."""
+    """The first PHASE_PHOTOS photos that decode: what the phase bias is measured and checked on."""
     photos = []
     for path in files:
         try:
@@ -327,7 +327,8 @@ class Trainer:
         cfg.validate()
         self.cfg, self.resume, self.stop_after = cfg, resume, stop_after
         self.t_start = time.time()
-        # Trained without the phase bias; finish() measures it on the photos and adds it (core.phase_bias).
+        # Trained without the phase bias; finish() measures it on the photos and adds it where it helps
+        # (core.phase_bias).
         self.arch = replace(cfg.arch or _preset(cfg.preset), phase_bias=False)
         defaults = loss_net_defaults(cfg.loss_net)
         self.content_layers = tuple(cfg.content_layers or defaults.content_layers)
@@ -639,8 +640,10 @@ class Trainer:
             model_cpu = TransformerNet(self.arch)
             model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()})
             model_cpu, calib = phase_bias.calibrate(model_cpu, phase_photos(self.scan.files))
-            log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after",
-                     calib.images, calib.rms_before, calib.rms_after)
+            log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after; "
+                     "on %d other photos, peakiness %.3fx with it and %.3fx without: %s", calib.images,
+                     calib.rms_before, calib.rms_after, calib.check_images, calib.peakiness_with,
+                     calib.peakiness_without, "kept" if calib.kept else "left at zero")
             recorded = {**self.config, "phase_bias": asdict(calib)}
             save_model(cfg.output, model_cpu, style=self.style_meta, train_config=recorded, loss_net=self.net_desc,
                        half=cfg.half, overwrite=True)

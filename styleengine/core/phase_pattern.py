@@ -1,22 +1,33 @@
 """The fixed 4-px pattern of a transformation network's output, measured with numpy alone (the torch-free
-weight-blending path re-measures it; core.phase_bias uses it to calibrate).
+weight-blending path re-measures it; core.phase_bias uses it to calibrate), and the check that a bias cancelling
+it earns its place.
 
 The network's two stride-2 stages let its output depend on the pixel position mod 4. Much of that dependence
 is a fixed pattern: averaged over a photo, the pixels of each of the 16 phases differ by 1-4 levels (photos
 themselves: under 0.4). Tiny as it is, it is a pure tone at k/4 cycles/px, so it dominates the spectrum's
 peaks and shows on flat skies.
+
+A constant bias is not always the cure: a network that already cancels most of its pattern, content-dependently,
+leaves a sub-level average, and that bias, rounded to 8 bits, paints a +-1-level 4-px tone on every flat area.
+So a bias is measured on some photos and kept only where it lowers the outputs' spectral peakiness
+(core.spectrum) on others.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image
 
+from .spectrum import spectral_peakiness
+
 PHASE = 4  # two stride-2 stages
 BIAS_SHAPE = (1, 3, 1, PHASE, 1, PHASE)  # the (3, 4, 4) pattern as it broadcasts over (N, C, rows/4, 4, cols/4, 4)
 MAX_SIDE = 512  # measure at a size the network is used at, not at full camera resolution (speed)
+CHECK_EVERY = 3  # every third photo checks the bias instead of measuring it
+
+T = TypeVar("T")
 
 
 def phase_pattern(images: Iterable[np.ndarray]) -> np.ndarray:
@@ -45,3 +56,20 @@ def downscale(img: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     s = max_side / max(h, w)
     size = (max(PHASE, round(w * s)), max(PHASE, round(h * s)))
     return np.asarray(Image.fromarray(img).resize(size, Image.LANCZOS))
+
+
+def split_for_check(photos: Sequence[T]) -> tuple[list[T], list[T]]:
+    """(photos to measure a phase bias on, photos to check it on): every CHECK_EVERY-th photo is kept out of the
+    measuring (at least one where there are two); a single photo does both."""
+    photos = list(photos)
+    if len(photos) < 2:
+        return photos, photos
+    check_at = set(range(CHECK_EVERY - 1, len(photos), CHECK_EVERY)) or {1}
+    return ([p for i, p in enumerate(photos) if i not in check_at],
+            [p for i, p in enumerate(photos) if i in check_at])
+
+
+def mean_peakiness(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.ndarray]) -> float:
+    """The mean, over photos, of the uint8 output's spectral peakiness over the photo's: what the bias check
+    compares (`stylize`: uint8 HxWx3 -> uint8 HxWx3, rounded as shipped)."""
+    return float(np.mean([spectral_peakiness(stylize(p)) / spectral_peakiness(p) for p in photos]))

@@ -91,8 +91,12 @@ def test_blend_bundles_interpolates_the_networks_and_caches_the_result(tiny_bund
 
 def test_weight_blend_measures_its_phase_bias_again(tiny_bundle, tiny_bundle_b, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
     from styleengine.core.bundle import load_bundle
     from styleengine.core.checkpoint import load_checkpoint
+    from styleengine.core.phase_pattern import phase_pattern
 
     monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache"))
     a, b = load_bundle(tiny_bundle), load_bundle(tiny_bundle_b)
@@ -106,8 +110,20 @@ def test_weight_blend_measures_its_phase_bias_again(tiny_bundle, tiny_bundle_b, 
         tmp.write_bytes(mixed.onnx(precision).read_bytes())
         left = blend.remeasure_phase_bias(tmp)
         assert float(np.sqrt(np.mean(left ** 2))) < 0.3, precision
+    # Where the corrected bias does not lower the peakiness on the calibration photos kept out of the measuring
+    # (here: a check that scores a 4-px pattern as better), the blend's bias is zero, in every file alike.
+    with monkeypatch.context() as m:
+        m.setattr(blend, "mean_peakiness",
+                  lambda stylize, photos: -float(np.abs(phase_pattern([stylize(p) for p in photos])).mean()))
+        m.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache_zero"))
+        zeroed = blend.blend_bundles([a, b], [0.5, 0.5])
+    assert load_checkpoint(zeroed.checkpoint).state_dict["phase_bias"].abs().max() == 0
+    for precision in ("fp32", "fp16"):
+        graph = onnx.load(str(zeroed.onnx(precision)))
+        bias = next(t for t in graph.graph.initializer if t.name == blend.PHASE_BIAS)
+        assert np.abs(numpy_helper.to_array(bias)).max() == 0, precision
     # Without ONNX Runtime the interpolated bias is kept (nothing to measure with).
-    monkeypatch.setattr(blend, "remeasure_phase_bias", lambda path: None)
+    monkeypatch.setattr(blend, "_runner", lambda model_bytes: None)
     monkeypatch.setenv("STYLEENGINE_CACHE", str(tmp_path / "cache2"))
     kept = load_checkpoint(blend.blend_bundles([a, b], [0.5, 0.5]).checkpoint).state_dict["phase_bias"].float()
     assert torch.allclose(kept, plain["phase_bias"], atol=1e-2)

@@ -63,10 +63,13 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
     assert log[-1]["loss"] < 0.6 * log[0]["loss"] and log[-1]["style"] < 0.92 * log[0]["style"], log
     assert r.skipped_files == 1
     ckpt = load_checkpoint(out)
-    # Trained without the phase bias, saved with it, measured on the photos (the recipe records how).
+    # Trained without the phase bias, saved with it, measured on some photos and checked on others (the recipe
+    # records how, and whether it was kept: a bias that did not help is zero).
     assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == replace(TINY, phase_bias=True)
     calib = ckpt.train_config["phase_bias"]
-    assert calib["images"] >= 1 and calib["rms_after"] < calib["rms_before"]
+    assert calib["images"] >= 1 and calib["check_images"] >= 1 and calib["rms_after"] < calib["rms_before"]
+    assert calib["kept"] == (calib["peakiness_with"] < calib["peakiness_without"])
+    assert (ckpt.state_dict["phase_bias"].abs().max() > 0) == calib["kept"]
     assert ckpt.style["name"] == "style_starry_night" and ckpt.style["attribution"] == "Vincent van Gogh, 1889"
     assert len(ckpt.style["image_sha256"]) == 64
     assert ckpt.loss_net.startswith("efficientnet-lite0") and "random" not in ckpt.loss_net
