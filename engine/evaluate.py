@@ -6,6 +6,8 @@ computed once (flicker.InputMotion) and every variant is measured against it:
     input          the video itself: the floor of the warping error (what motion + flow error alone give)
     per-frame      plain per-frame stylization
     temporal b=X   per-frame stylization through the --temporal stabilizer with blend X (one per `blends`)
+    temporal b=X one band   (with `single_band`) the same blend in both bands (temporal.TemporalConfig), to
+                   compare with the default's harder-smoothed coarse band
 
 Each row has the warping error (Lai et al. 2018, flicker.py), its ratio to per-frame, and the style distance
 (Gram distance to the style image, quality.StyleDistance) on a sample of frames with its change vs per-frame,
@@ -18,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -132,11 +134,17 @@ def style_image_for(style: str) -> Path | None:
 
 def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.ndarray], *,
             blends: Sequence[float] = DEFAULT_BLENDS, style_distance: Callable[[np.ndarray], float] | None = None,
-            batch: int = 4) -> list[VariantResult]:
-    """Run every variant over `frames` (list of (H, W, 3) uint8) with `stylize` ((N, H, W, 3) -> same)."""
-    names = ["input", "per-frame"] + [f"temporal b={b:g}" for b in blends]
-    meters = {n: WarpErrorMeter() for n in names}
+            batch: int = 4, single_band: bool = False,
+            configs: Mapping[str, TemporalConfig] | None = None) -> list[VariantResult]:
+    """Run every variant over `frames` (list of (H, W, 3) uint8) with `stylize` ((N, H, W, 3) -> same);
+    `configs` adds stabilizers of other settings, as rows "temporal NAME"."""
     stabs = {f"temporal b={b:g}": TemporalStabilizer(TemporalConfig(blend=b)) for b in blends}
+    if single_band:
+        stabs.update({f"temporal b={b:g} one band": TemporalStabilizer(TemporalConfig(blend=b, low_blend=b))
+                      for b in blends})
+    stabs.update({f"temporal {k}": TemporalStabilizer(c) for k, c in (configs or {}).items()})
+    names = ["input", "per-frame", *stabs]
+    meters = {n: WarpErrorMeter() for n in names}
     stab_seconds = {n: 0.0 for n in stabs}
     n = len(frames)
     sample_at = set(np.linspace(0, n - 1, min(STYLE_SAMPLES, n)).round().astype(int).tolist())
@@ -176,7 +184,8 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
 def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFAULT_FRAMES, backend: str = "auto",
                      precision: str | None = None,
                      blends: Sequence[float] = DEFAULT_BLENDS, max_size: int | None = DEFAULT_MAX_SIZE,
-                     style_image: str | os.PathLike | None = None) -> FlickerReport:
+                     style_image: str | os.PathLike | None = None, single_band: bool = False,
+                     configs: Mapping[str, TemporalConfig] | None = None) -> FlickerReport:
     """Measure flicker of `style` on the first `frames` frames of `video`; see the module doc."""
     if frames < 2:
         raise StyleEngineError(f"--frames must be at least 2, got {frames}")
@@ -197,7 +206,8 @@ def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFA
     with Stylizer(str(style), backend, precision=precision) as st:  # "a:0.5,b" too
         d = st.describe()
         backend_name = f"{d.get('backend')} {d.get('precision') or ''}".strip()
-        variants = measure(clip, st.stylize_batch, blends=blends, style_distance=sd.image if sd else None)
+        variants = measure(clip, st.stylize_batch, blends=blends, style_distance=sd.image if sd else None,
+                           single_band=single_band, configs=configs)
     return FlickerReport(video=str(video), style=str(style), frames=len(clip), size=(clip[0].shape[1], clip[0].shape[0]),
                          backend=backend_name, variants=variants, style_image=str(ref) if ref else None,
                          seconds=time.perf_counter() - t0, notes=notes)

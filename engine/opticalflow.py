@@ -84,6 +84,11 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass of an (H, W[, C]) float32 image, sigma in pixels, edges reflected."""
+    return _cv2().GaussianBlur(image, (0, 0), sigma)
+
+
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a flow field to (width, height), rescaling the vectors to the new pixel units."""
     cv2 = _cv2()

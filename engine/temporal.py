@@ -5,10 +5,12 @@ For frame t with input I_t and per-frame stylization S_t:
     flow   = DIS(grey(I_t) -> grey(I_{t-1})) on frames downscaled to `flow_size` long side (backward map)
     W      = warp(O_{t-1}, flow)                     previous *output* moved onto frame t
     M      = forward-backward consistent AND |grey(I_t) - warp(grey(I_{t-1}))| small   (0..1, soft edges)
-    O_t    = S_t + blend * M * (W - S_t)           (blend 0.5 by default)
+    D      = W - S_t,   L = Gaussian(D, low_sigma)   (the coarse band of the difference: colour and shading)
+    O_t    = S_t + M * (blend * (D - L) + low_blend * L)      (blend 0.5, low_blend 0.9 by default)
 
-so static and well-tracked regions keep their brush strokes from frame to frame, while occluded,
-disoccluded or badly tracked pixels fall back to the fresh stylization. On a scene cut (the flow cannot
+Style networks flicker in both bands, but smoothing the coarse one costs few brush strokes, so it is smoothed
+harder (low_blend == blend is a single-band blend). Static and well-tracked regions keep their strokes from
+frame to frame, while occluded, disoccluded or badly tracked pixels fall back to the fresh stylization. On a scene cut (the flow cannot
 explain the change: high flow-compensated residual or few reliable pixels) the state resets and O_t = S_t.
 
 Flow runs only on the small grey *input* frames, so its cost does not depend on the network and it can
@@ -33,10 +35,16 @@ from .video.filters import FrameFilter, FrameMeta
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    # Weight of the warped previous output where the flow is reliable (0 = off). Measured on the shared clips
-    # (benchmarks/results/flicker.md): 0.5 cuts the warping error to 0.3-0.4x of per-frame; higher values cut
-    # more but average strokes away (style distance +80% at 0.7 on Big Buck Bunny).
+    # Weight of the warped previous output where the flow is reliable, in the fine band (brush strokes; 0 = off).
+    # Higher values cut more flicker but average strokes away (style distance +80% at 0.7 on Big Buck Bunny).
     blend: float = 0.5
+    # Its weight in the coarse band: the difference low-passed with a Gaussian of low_sigma px at the output's
+    # resolution (stroke-sized detail stays in the fine band). Against the single-band 0.5 on the shared clips
+    # (benchmarks/results/flicker_bands.md, seven built-ins): warping error 0.13-0.24x of per-frame instead of
+    # 0.29-0.33x on cars_432p, 0.28-0.63x instead of 0.42-0.68x on Big Buck Bunny, style change -6 to +6 points.
+    # Smaller sigmas cut more flicker and more strokes; 1.5 was the best trade of 1, 1.25, 1.5, 2 and 3.
+    low_blend: float = 0.9
+    low_sigma: float = 1.5
     # Flow runs on input frames downscaled so the long side is at most this. Flow quality decides whether
     # blending helps at all: misaligned warps smear strokes (more flicker and blur, measured), and DIS
     # ultrafast at 1/4 scale was measurably worse than no blending on the sample clip (benchmarks/flicker.py).
@@ -51,6 +59,10 @@ class TemporalConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.blend < 1.0:
             raise StyleEngineError(f"temporal blend must be in [0, 1), got {self.blend}")
+        if not 0.0 <= self.low_blend < 1.0:
+            raise StyleEngineError(f"temporal low_blend must be in [0, 1), got {self.low_blend}")
+        if not self.low_sigma > 0.0:
+            raise StyleEngineError(f"temporal low_sigma must be above 0 pixels, got {self.low_sigma}")
         if not 16 <= self.flow_size:
             raise StyleEngineError(f"temporal flow_size must be at least 16 pixels, got {self.flow_size}")
         if self.flow_preset not in of.DIS_PRESETS:
@@ -143,9 +155,13 @@ class TemporalStabilizer(FrameFilter):
         self.counters.reliable_sum += float(motion.field.mask.mean())
         h, w = stylized.shape[:2]
         flow, mask = motion.field.at((w, h))
-        warped = of.warp(prev_out, flow).astype(np.float32)
+        cfg = self.config
         s = stylized.astype(np.float32)
-        out = s + (self.config.blend * mask)[..., None] * (warped - s)
+        diff = of.warp(prev_out, flow).astype(np.float32) - s
+        step = cfg.blend * diff  # blend * (D - L) + low_blend * L, with one blur
+        if cfg.low_blend != cfg.blend:
+            step += (cfg.low_blend - cfg.blend) * of.gaussian_blur(diff, cfg.low_sigma)
+        out = s + mask[..., None] * step
         out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         if self.config.recursive:
             self._prev_out = out

@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
         capture_size: Optional[str] = typer.Option(None, "--capture-size", help="Camera capture size, e.g. 1280x720."),
         capture_fps: Optional[float] = typer.Option(None, "--capture-fps", help="Camera capture frame rate."),
         temporal: bool = flag("Optical-flow temporal stabilization (less flicker).", "--temporal"),
-        temporal_blend: Optional[float] = typer.Option(None, "--temporal-blend", help="Weight of the warped previous frame, 0-1. Implies --temporal."),
+        temporal_blend: Optional[float] = typer.Option(
+            None, "--temporal-blend", help="Weight of the warped previous frame in the fine detail, 0-1 (colour and "
+            "shading use 0.9). Implies --temporal."),
         crf: Optional[int] = typer.Option(None, "--crf", help="Recording quality (lower = better)."),
         x264_preset: Optional[str] = typer.Option(None, "--x264-preset", help="Recording encoder speed preset."),
         codec: Optional[str] = typer.Option(None, "--codec", help="Recording codec (default auto: by the file's container)."),

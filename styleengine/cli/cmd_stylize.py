@@ -32,8 +32,8 @@ def register(app: typer.Typer) -> None:
         stats: Optional[str] = typer.Option(None, "--stats", help="Video: write per-stage timing stats JSON here (- = stdout, alone)."),
         temporal: bool = flag("Video: optical-flow temporal stabilization (less flicker).", "--temporal"),
         temporal_blend: Optional[float] = typer.Option(
-            None, "--temporal-blend", help="Video: weight of the warped previous frame, 0-1 (default 0.5; higher = "
-            "steadier but softer strokes). Implies --temporal."),
+            None, "--temporal-blend", help="Video: weight of the warped previous frame in the fine detail, 0-1 "
+            "(default 0.5; higher = steadier but softer strokes; colour and shading use 0.9). Implies --temporal."),
         preset: Optional[str] = hidden(None, "--preset"),
     ) -> None:
         """Stylize images (and videos) with a style; per-file errors, exit code 2 if any file failed."""

@@ -86,11 +86,13 @@ def test_fp16_overflow(tmp_path):
 
 def test_flicker(tmp_path):
     stem = tmp_path / "flicker"
-    run_smoke("flicker.py", "--output", str(stem))
+    run_smoke("flicker.py", "--output", str(stem), "--single-band", "--variant", "sigma3=low_sigma:3,recursive:no")
     doc = load(stem.with_suffix(".json"))
     (rep,) = doc["reports"]
-    assert [v["variant"] for v in rep["variants"]] == ["input", "per-frame", "temporal b=0.5"]
-    assert doc["pipeline"]["fps_off"] > 0 and doc["stabilizer_cost"]
+    assert [v["variant"] for v in rep["variants"]] == ["input", "per-frame", "temporal b=0.5",
+                                                       "temporal b=0.5 one band", "temporal sigma3"]
+    assert doc["pipeline"]["fps_off"] > 0
+    assert [c["stabilizer"] for c in doc["stabilizer_cost"]] == ["default", "one band"]
 
 
 def test_train_speed(tmp_path):

@@ -28,6 +28,10 @@ def test_measure_reports_floor_per_frame_and_temporal_variants():
     assert rows["temporal b=0.8"].warp_error < rows["temporal b=0.5"].warp_error < 0.6 * rows["per-frame"].warp_error
     assert rows["temporal b=0.8"].style_change < 0  # smoother frames: lower std "style" here
     assert rows["temporal b=0.5"].extra["temporal_ms_per_frame"] > 0
+    # With single_band, each blend also in both bands (the stabilizer before the coarse band was smoothed harder).
+    rows = {r.name: r for r in measure(frames, flickery, blends=(0.5,), single_band=True)}
+    assert list(rows) == ["input", "per-frame", "temporal b=0.5", "temporal b=0.5 one band"]
+    assert rows["temporal b=0.5"].warp_error < rows["temporal b=0.5 one band"].warp_error
 
 
 def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):

@@ -20,6 +20,19 @@ def _flickery(frames, sigma=14.0, seed=0):
     return [np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8) for f in frames]
 
 
+def _coarse_flickery(frames, sigma_px=4.0, amplitude=14.0, seed=0):
+    """A stand-in stylizer whose fresh per-frame noise is coarse (blotches of colour, as style networks' flicker
+    often is), not pixel-fine."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        noise = cv2.GaussianBlur(rng.normal(0, 1, f.shape).astype(np.float32), (0, 0), sigma_px)
+        out.append(np.clip(f + noise * (amplitude / noise.std()), 0, 255).astype(np.uint8))
+    return out
+
+
 def test_blending_cuts_flicker_on_a_moving_clip():
     frames = translated_clip(8, step=(2, 1))
     styl = _flickery(frames)
@@ -78,7 +91,8 @@ def test_stylized_frame_of_another_size_uses_rescaled_flow():
     assert np.abs(out[-1].astype(float) - small[-1])[4:-4, 4:-4].mean() < 3.0
 
 
-@pytest.mark.parametrize("kw", [{"blend": 1.0}, {"blend": -0.1}, {"flow_size": 8}, {"flow_preset": "slow"}])
+@pytest.mark.parametrize("kw", [{"blend": 1.0}, {"blend": -0.1}, {"low_blend": 1.0}, {"low_blend": -0.1},
+                                {"low_sigma": 0.0}, {"flow_size": 8}, {"flow_preset": "slow"}])
 def test_bad_config_is_a_one_line_error(kw):
     with pytest.raises(StyleEngineError):
         TemporalConfig(**kw)
@@ -101,9 +115,42 @@ def test_temporal_in_the_streaming_pipeline_keeps_frame_count_and_timestamps(tmp
 
 
 def test_non_recursive_mode_blends_with_the_previous_stylized_frame_only():
+    from styleengine.engine.opticalflow import gaussian_blur
+
     still = [translated_clip(1)[0]] * 3  # static scene: flow ~0, every pixel reliable
-    styl = _flickery(still, seed=9)
+    styl = _coarse_flickery(still, seed=9)
     stab = TemporalStabilizer(TemporalConfig(blend=0.5, recursive=False))
     out = [stab(f, s) for f, s in zip(still, styl)]
-    expect = 0.5 * styl[2].astype(float) + 0.5 * styl[1]
+    # Two bands: S + 0.5 (D - L) + 0.9 L, with D = S_1 - S_2 and L its Gaussian low-pass (sigma 1.5 px).
+    s, d = styl[2].astype(np.float32), styl[1].astype(np.float32) - styl[2]
+    low = gaussian_blur(d, 1.5)
+    expect = s + 0.5 * (d - low) + 0.9 * low
     assert np.abs(out[2] - expect)[8:-8, 8:-8].mean() < 1.5
+    assert np.abs(out[2] - (s + 0.5 * d))[8:-8, 8:-8].mean() > 3  # not the single-band blend
+    # low_blend == blend is the single-band blend.
+    one = TemporalStabilizer(TemporalConfig(blend=0.5, low_blend=0.5, recursive=False))
+    out1 = [one(f, x) for f, x in zip(still, styl)]
+    assert np.abs(out1[2] - (s + 0.5 * d))[8:-8, 8:-8].mean() < 1.5
+
+
+def test_coarse_flicker_is_smoothed_harder_and_fine_detail_kept_as_before():
+    frames = translated_clip(8, step=(2, 1))
+
+    def run(styl, **kw):
+        stab = TemporalStabilizer(TemporalConfig(**kw))
+        return [stab(f, s) for f, s in zip(frames, styl)]
+
+    coarse = _coarse_flickery(frames, seed=4)
+    e_two = flicker.warping_error(run(coarse), frames)
+    e_one = flicker.warping_error(run(coarse, low_blend=0.5), frames)
+    assert e_two < 0.6 * e_one
+    # Pixel-fine fresh detail (stroke-like) is blended at `blend` in both: about as much of it survives.
+    fine = _flickery(frames, seed=5)
+
+    def fine_energy(outs):
+        from styleengine.engine.opticalflow import gaussian_blur
+
+        return np.mean([np.square(o.astype(np.float32) - gaussian_blur(o.astype(np.float32), 1.5))[8:-8, 8:-8].mean()
+                        for o in outs[3:]])
+
+    assert fine_energy(run(fine)) == pytest.approx(fine_energy(run(fine, low_blend=0.5)), rel=0.15)
