@@ -6,7 +6,8 @@ For frame t with input I_t and per-frame stylization S_t:
     W      = warp(O_{t-1}, flow)                     previous *output* moved onto frame t
     M      = forward-backward consistent AND |grey(I_t) - warp(grey(I_{t-1}))| small   (0..1, soft edges)
     D      = W - S_t,   L = Gaussian(D, low_sigma)   (the coarse band of the difference: colour and shading)
-    O_t    = S_t + M * (blend * (D - L) + low_blend * L)      (blend 0.5, low_blend 0.9 by default)
+    O_t    = S_t + M * (blend * D + clip((low_blend - blend) * L, +-low_max_step))
+           (= blend * (D - L) + low_blend * L where the clip does not bite; blend 0.5, low_blend 0.9, 4 levels)
 
 Style networks flicker in both bands, but smoothing the coarse one costs few brush strokes, so it is smoothed
 harder (low_blend == blend is a single-band blend). Static and well-tracked regions keep their strokes from
@@ -40,11 +41,16 @@ class TemporalConfig:
     blend: float = 0.5
     # Its weight in the coarse band: the difference low-passed with a Gaussian of low_sigma px at the output's
     # resolution (stroke-sized detail stays in the fine band). Against the single-band 0.5 on the shared clips
-    # (benchmarks/results/flicker_bands.md, seven built-ins): warping error 0.13-0.24x of per-frame instead of
-    # 0.29-0.33x on cars_432p, 0.28-0.63x instead of 0.42-0.68x on Big Buck Bunny, style change -6 to +6 points.
-    # Smaller sigmas cut more flicker and more strokes; 1.5 was the best trade of 1, 1.25, 1.5, 2 and 3.
+    # (benchmarks/results/flicker_bands.md, seven built-ins): warping error 0.19-0.25x of per-frame instead of
+    # 0.29-0.33x on cars_432p, 0.29-0.64x instead of 0.42-0.68x on Big Buck Bunny, style change -5.5 to +4.3
+    # points. Smaller sigmas cut more flicker and more strokes (1, 1.25, 1.5, 2 and 3 tried; 1.5 is the middle).
     low_blend: float = 0.9
     low_sigma: float = 1.5
+    # The most (0-255 levels) the coarse band's extra smoothing, beyond `blend`, moves a pixel per frame. Where
+    # the flow is a little off but passes the checks, 0.9 unbounded drags colour along with moving shapes (a dark
+    # smear across Big Buck Bunny's belly, seen side by side); at 4 the smear is gone and most of the cut stays
+    # (0.29-0.64x there, against 0.28-0.63x unbounded).
+    low_max_step: float = 4.0
     # Flow runs on input frames downscaled so the long side is at most this. Flow quality decides whether
     # blending helps at all: misaligned warps smear strokes (more flicker and blur, measured), and DIS
     # ultrafast at 1/4 scale was measurably worse than no blending on the sample clip (benchmarks/flicker.py).
@@ -63,6 +69,8 @@ class TemporalConfig:
             raise StyleEngineError(f"temporal low_blend must be in [0, 1), got {self.low_blend}")
         if not self.low_sigma > 0.0:
             raise StyleEngineError(f"temporal low_sigma must be above 0 pixels, got {self.low_sigma}")
+        if not self.low_max_step >= 0.0:
+            raise StyleEngineError(f"temporal low_max_step must be at least 0 levels, got {self.low_max_step}")
         if not 16 <= self.flow_size:
             raise StyleEngineError(f"temporal flow_size must be at least 16 pixels, got {self.flow_size}")
         if self.flow_preset not in of.DIS_PRESETS:
@@ -160,7 +168,8 @@ class TemporalStabilizer(FrameFilter):
         diff = of.warp(prev_out, flow).astype(np.float32) - s
         step = cfg.blend * diff  # blend * (D - L) + low_blend * L, with one blur
         if cfg.low_blend != cfg.blend:
-            step += (cfg.low_blend - cfg.blend) * of.gaussian_blur(diff, cfg.low_sigma)
+            extra = (cfg.low_blend - cfg.blend) * of.gaussian_blur(diff, cfg.low_sigma)
+            step += np.clip(extra, -cfg.low_max_step, cfg.low_max_step, out=extra)
         out = s + mask[..., None] * step
         out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         if self.config.recursive:

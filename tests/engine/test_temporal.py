@@ -92,7 +92,7 @@ def test_stylized_frame_of_another_size_uses_rescaled_flow():
 
 
 @pytest.mark.parametrize("kw", [{"blend": 1.0}, {"blend": -0.1}, {"low_blend": 1.0}, {"low_blend": -0.1},
-                                {"low_sigma": 0.0}, {"flow_size": 8}, {"flow_preset": "slow"}])
+                                {"low_sigma": 0.0}, {"low_max_step": -1.0}, {"flow_size": 8}, {"flow_preset": "slow"}])
 def test_bad_config_is_a_one_line_error(kw):
     with pytest.raises(StyleEngineError):
         TemporalConfig(**kw)
@@ -121,12 +121,19 @@ def test_non_recursive_mode_blends_with_the_previous_stylized_frame_only():
     styl = _coarse_flickery(still, seed=9)
     stab = TemporalStabilizer(TemporalConfig(blend=0.5, recursive=False))
     out = [stab(f, s) for f, s in zip(still, styl)]
-    # Two bands: S + 0.5 (D - L) + 0.9 L, with D = S_1 - S_2 and L its Gaussian low-pass (sigma 1.5 px).
+    # Two bands: S + 0.5 D + (0.9 - 0.5) L, with D = S_1 - S_2 and L its Gaussian low-pass (sigma 1.5 px), the
+    # coarse band's extra step at most 4 levels.
     s, d = styl[2].astype(np.float32), styl[1].astype(np.float32) - styl[2]
-    low = gaussian_blur(d, 1.5)
-    expect = s + 0.5 * (d - low) + 0.9 * low
-    assert np.abs(out[2] - expect)[8:-8, 8:-8].mean() < 1.5
-    assert np.abs(out[2] - (s + 0.5 * d))[8:-8, 8:-8].mean() > 3  # not the single-band blend
+    extra = 0.4 * gaussian_blur(d, 1.5)
+    assert np.abs(extra).max() > 8  # the bound bites here
+    expect = s + 0.5 * d + np.clip(extra, -4, 4)
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(out[2] - expect)[inner].mean() < 1.0
+    assert np.abs(out[2] - (s + 0.5 * d))[inner].max() <= 4 + 1.5  # the bound (plus flow and rounding)
+    assert np.abs(out[2] - (s + 0.5 * d))[inner].mean() > 2  # not the single-band blend
+    free = TemporalStabilizer(TemporalConfig(blend=0.5, recursive=False, low_max_step=255))
+    out_free = [free(f, x) for f, x in zip(still, styl)]
+    assert np.abs(out_free[2] - (s + 0.5 * d + extra))[inner].mean() < 1.0
     # low_blend == blend is the single-band blend.
     one = TemporalStabilizer(TemporalConfig(blend=0.5, low_blend=0.5, recursive=False))
     out1 = [one(f, x) for f, x in zip(still, styl)]
