@@ -209,14 +209,6 @@ def _runner(model_bytes: bytes):
     return lambda photo: sess.run(None, {"input": np.ascontiguousarray(photo[None])})[0][0]
 
 
-def remeasure_phase_bias(fp32_onnx: Path) -> np.ndarray | None:
-    """The fixed (3, 4, 4) pattern left in a blended FP32 ONNX model's outputs on the calibration photos (None
-    without ONNX Runtime)."""
-    run = _runner(fp32_onnx.read_bytes())
-    photos = _calibration_photos()
-    return phase_pattern([run(p) for p in photos]) if run is not None and photos else None
-
-
 def phase_bias_fix(fp32_onnx: Path) -> Callable[[np.ndarray], np.ndarray] | None:
     """How a blended model's phase bias is to change (None without ONNX Runtime), measured on its FP32 ONNX
     graph: corrected by the fixed pattern left in its outputs on most of the calibration photos, where that lowers

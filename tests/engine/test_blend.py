@@ -106,9 +106,8 @@ def test_weight_blend_measures_its_phase_bias_again(tiny_bundle, tiny_bundle_b, 
     assert (got - plain["phase_bias"]).abs().max() > 0.5  # the random parts' biases do not cancel the blend's
     # What is left on the calibration photos, in the FP32 and FP16 graphs alike: next to nothing.
     for precision in ("fp32", "fp16"):
-        tmp = tmp_path / f"probe_{precision}.onnx"
-        tmp.write_bytes(mixed.onnx(precision).read_bytes())
-        left = blend.remeasure_phase_bias(tmp)
+        run = blend._runner(mixed.onnx(precision).read_bytes())
+        left = phase_pattern([run(p) for p in blend._calibration_photos()])
         assert float(np.sqrt(np.mean(left ** 2))) < 0.3, precision
     # Where the corrected bias does not lower the peakiness on the calibration photos kept out of the measuring
     # (here: a check that scores a 4-px pattern as better), the blend's bias is zero, in every file alike.
