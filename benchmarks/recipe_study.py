@@ -437,11 +437,11 @@ def _numbers(row: dict) -> str:
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
     """One model's numbers on the held-out photos, and its outputs."""
-    from styleengine.core.spectrum import grid_spike_fraction, spectral_peakiness
+    from styleengine.core.spectrum import grid_spike_fraction, peakiness_ratio
     from styleengine.engine.quality import grid_error
 
     outs = {k: _stylize(model, v) for k, v in photos.items()}
-    peaky = [spectral_peakiness(outs[k]) / spectral_peakiness(photos[k]) for k in photos]
+    peaky = [peakiness_ratio(outs[k], photos[k]) for k in photos]
     grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
     return {"peakiness_ratio": round(float(np.mean(peaky)), 3),
             "peakiness_ratio_max": round(float(np.max(peaky)), 3),
@@ -496,19 +496,17 @@ def phase_check(work: Path, out: Path) -> None:
 
     from styleengine.core import phase_bias
     from styleengine.core.checkpoint import load_checkpoint
-    from styleengine.core.phase_pattern import downscale, mean_peakiness, split_for_check
+    from styleengine.core.phase_pattern import mean_peakiness
     from styleengine.engine.environment import environment
 
     torch.set_num_threads(2)
     out.mkdir(parents=True, exist_ok=True)
     held = [np.array(Image.open(p).convert("RGB")) for p in sorted((work / "heldout").iterdir())]
     photos = work_phase_photos(work)
-    measure = split_for_check([downscale(p) for p in photos])[0]
     rows = []
     for painting in PAINTINGS:
-        bare = phase_bias.without_bias(load_checkpoint(_builtin_model(painting)).build_model())
-        _, calib = phase_bias.calibrate(bare, photos)
-        measured, _, _ = phase_bias.cancel_pattern(bare, measure)
+        fresh = phase_bias.without_bias(load_checkpoint(_builtin_model(painting)).build_model())
+        measured, bare, calib = phase_bias.measure_and_check(fresh, photos)
         with_it = mean_peakiness(phase_bias.shipped_output(measured), held)
         without = mean_peakiness(phase_bias.shipped_output(bare), held)
         rows.append({"style": painting, **vars(calib), "heldout_with": round(with_it, 4),

@@ -68,19 +68,26 @@ def shipped_output(model: TransformerNet):
     return lambda photo: np.rint(_outputs(model, [photo])[0]).astype(np.uint8)
 
 
+def measure_and_check(model: TransformerNet, photos: Iterable[np.ndarray], *, max_side: int = MAX_SIDE
+                      ) -> tuple[TransformerNet, TransformerNet, PhaseCalibration]:
+    """calibrate's two candidates and its record: (the copy with the measured bias, the copy with none, the
+    record saying which the check keeps)."""
+    measure, check = split_for_check([downscale(np.asarray(p, dtype=np.uint8), max_side) for p in photos])
+    new, rms_before, rms_after = cancel_pattern(model, measure)
+    bare = without_bias(model)
+    with_bias, without = mean_peakiness(shipped_output(new), check), mean_peakiness(shipped_output(bare), check)
+    return new, bare, PhaseCalibration(len(measure), rms_before, rms_after, len(check), round(without, 4),
+                                       round(with_bias, 4), with_bias < without)
+
+
 def calibrate(model: TransformerNet, photos: Iterable[np.ndarray], *,
               max_side: int = MAX_SIDE) -> tuple[TransformerNet, PhaseCalibration]:
     """A copy of `model` with a phase bias that cancels the fixed 4-px pattern of its outputs, measured on most
     of `photos` (uint8 HxWx3 RGB; larger ones are downscaled to `max_side`) and kept only if it lowers the
     outputs' peakiness on the rest (core.phase_pattern.split_for_check); otherwise the copy's bias is zero. A
     model that has a bias already gets it corrected by what is left, so calibrating twice changes little."""
-    measure, check = split_for_check([downscale(np.asarray(p, dtype=np.uint8), max_side) for p in photos])
-    new, rms_before, rms_after = cancel_pattern(model, measure)
-    bare = without_bias(model)
-    with_bias, without = mean_peakiness(shipped_output(new), check), mean_peakiness(shipped_output(bare), check)
-    kept = with_bias < without
-    return (new if kept else bare), PhaseCalibration(len(measure), rms_before, rms_after, len(check),
-                                                     round(without, 4), round(with_bias, 4), kept)
+    new, bare, calib = measure_and_check(model, photos, max_side=max_side)
+    return (new if calib.kept else bare), calib
 
 
 def _rms(pattern: np.ndarray) -> float:

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import numpy as np
 from PIL import Image
 
-from .spectrum import spectral_peakiness
+from .spectrum import peakiness_ratio
 
 PHASE = 4  # two stride-2 stages
 BIAS_SHAPE = (1, 3, 1, PHASE, 1, PHASE)  # the (3, 4, 4) pattern as it broadcasts over (N, C, rows/4, 4, cols/4, 4)
@@ -72,4 +72,4 @@ def split_for_check(photos: Sequence[T]) -> tuple[list[T], list[T]]:
 def mean_peakiness(stylize: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.ndarray]) -> float:
     """The mean, over photos, of the uint8 output's spectral peakiness over the photo's: what the bias check
     compares (`stylize`: uint8 HxWx3 -> uint8 HxWx3, rounded as shipped)."""
-    return float(np.mean([spectral_peakiness(stylize(p)) / spectral_peakiness(p) for p in photos]))
+    return float(np.mean([peakiness_ratio(stylize(p), p) for p in photos]))
