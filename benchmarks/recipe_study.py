@@ -20,6 +20,8 @@ side-by-side image against the base ([photo | base | variant]), a 1:1 detail of 
 - content distance: relative feature error to the photo at a mid-level tap (lower = more of the photo kept).
 - grid error: how much the output changes, beyond moving along, when the photo moves by 1-3 px (quality.grid_error);
   the network's two stride-2 stages make a fixed 4-px grid possible, and this measures it directly.
+- spiky channels: the share of the network's residual and decoder channels whose kurtosis is above
+  train.norm_spikes.SPIKE_KURTOSIS on the held-out photos: the instance-norm spikes that draw blobs.
 """
 
 from __future__ import annotations
@@ -250,6 +252,33 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_shift50_sw2x_cw2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_shift50_sw2x",
                                                   peak_weight=0.3, lr=3e-4, shift_weight=50.0, content_weight=2.0),
                                              "ft_peak03_plain_lr3_shift50_sw2x continued with content weight 2"),
+    # udnie's pale blobs are instance-norm spikes (train/norm_spikes.py): its own recipe with the spike loss.
+    "ft_peak03_plain_lr3_spike1": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, spike_weight=1.0),
+                                   "ft_peak03_plain_lr3 + instance-norm spike loss 1"),
+    "ft_peak03_plain_lr3_spike3": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, spike_weight=3.0),
+                                   "ft_peak03_plain_lr3 + instance-norm spike loss 3"),
+    # The spike loss makes udnie's blobs larger, not smaller: they are what its stem tap's Gram asks for (the
+    # painting's whites; removing them from an output raises the stem's style loss by 70-80%). Without that tap,
+    # or with the painting at 512 px so its white facets come smaller:
+    "ft_peak03_plain_lr3_nostem": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_layers=NO_STEM),
+                                   "ft_peak03_plain_lr3 without the stem style tap"),
+    "ft_peak03_plain_lr3_s512": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_size=512),
+                                 "ft_peak03_plain_lr3 with the style image at 512 px (768 before)"),
+    # Without the stem tap udnie's numbers all improved: the same on others, each on its own recipe.
+    "ft_peak03_edges_lr3_c256_nostem": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, style_layers=NO_STEM),
+                                        "ft_peak03_edges_lr3_c256 without the stem style tap"),
+    "ft_peak03_plain_lr3_c384_nostem": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384,
+                                             style_layers=NO_STEM),
+                                        "ft_peak03_plain_lr3_c384 without the stem style tap"),
+    "ft_peak03_plain_lr3_p512_nostem": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512,
+                                             style_layers=NO_STEM),
+                                        "ft_peak03_plain_lr3_p512 without the stem style tap"),
+    "ft_peak03_plain_lr3_nostem_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_nostem",
+                                          peak_weight=0.3, lr=3e-4, style_layers=NO_STEM),
+                                     "ft_peak03_plain_lr3_nostem again, from the model it made (length)"),
+    "ft_peak03_plain_lr3_c384_nostem_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_c384_nostem",
+                                               peak_weight=0.3, lr=3e-4, image_size=384, style_layers=NO_STEM),
+                                          "ft_peak03_plain_lr3_c384_nostem again, from the model it made (length)"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -421,26 +450,37 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
          "environment": environment()}, indent=1))
     when = "final models" if at_step is None else f"every run's snapshot at step {at_step}"
     lines = [f"# Recipe study: {painting}, `fast` preset, {when}; images: [photo | {base} | variant]", "",
-             f"| variant | change | steps | {NUMBERS_HEADER} |", "|---|---|---|---|---|---|---|---|"]
+             f"| variant | change | steps | {NUMBERS_HEADER} |", _rule(3)]
     lines += [f"| {r['variant']} | {r['change']} | {r['steps']} | {_numbers(r)} |" for r in rows.values()]
     (out / f"{tag}_study.md").write_text("\n".join(lines) + "\n")
 
 
-NUMBERS_HEADER = "peakiness (x photo) | grid spikes | grid error | style distance | content distance"
+NUMBERS_HEADER = ("peakiness (x photo) | grid spikes | grid error | style distance | content distance | "
+                  "spiky channels")
+
+
+def _rule(leading: int) -> str:
+    """A markdown table's header rule for `leading` columns followed by NUMBERS_HEADER's."""
+    return "|" + "---|" * (leading + NUMBERS_HEADER.count("|") + 1)
 
 
 def _numbers(row: dict) -> str:
     """_evaluate's numbers as table cells, in NUMBERS_HEADER's order."""
     return (f"{row['peakiness_ratio']} (max {row['peakiness_ratio_max']}) | {row['grid_spikes']} | "
-            f"{row['grid_error']} | {row['style_distance']} | {row['content_distance']}")
+            f"{row['grid_error']} | {row['style_distance']} | {row['content_distance']} | "
+            f"{row.get('spiky_channels', '–')}")
 
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
     """One model's numbers on the held-out photos, and its outputs."""
+    import torch
+
     from styleengine.core.spectrum import grid_spike_fraction, peakiness_ratio
     from styleengine.engine.quality import grid_error
+    from styleengine.train.norm_spikes import spiky_channel_share
 
     outs = {k: _stylize(model, v) for k, v in photos.items()}
+    tensors = [torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in photos.values()]
     peaky = [peakiness_ratio(outs[k], photos[k]) for k in photos]
     grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
     return {"peakiness_ratio": round(float(np.mean(peaky)), 3),
@@ -448,7 +488,8 @@ def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[
             "grid_spikes": round(float(np.mean([grid_spike_fraction(o) for o in outs.values()])), 2),
             "grid_error": round(float(np.mean(grid_err)), 3),
             "style_distance": round(sd(list(outs.values())), 4),
-            "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4)}, outs
+            "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4),
+            "spiky_channels": round(spiky_channel_share(model, tensors), 3)}, outs
 
 
 def length(work: Path, out: Path, painting: str, variant: str) -> None:
@@ -482,7 +523,7 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
         {"painting": painting, "variant": variant, "change": VARIANTS[variant][1],
          "held_out": list(photos), "rows": rows, "environment": environment()}, indent=1))
     lines = [f"# Training length: {painting}, {VARIANTS[variant][1]}; step 0 = the shipped built-in", "",
-             f"| steps more | {NUMBERS_HEADER} |", "|---|---|---|---|---|---|"]
+             f"| steps more | {NUMBERS_HEADER} |", _rule(1)]
     lines += [f"| {r['steps_more']} | {_numbers(r)} |" for r in rows]
     (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
 

@@ -25,7 +25,8 @@ TILE = 192  # tile height in the grid (width follows each photo's aspect)
 MAX_ROWS = 10
 _ROW = re.compile(r"^step_(\d+)\.jpg$")
 SERIES = (("loss", (20, 20, 20)), ("content", (31, 119, 180)), ("style", (214, 39, 40)), ("tv", (44, 160, 44)),
-          ("stability", (148, 103, 189)), ("shift", (140, 86, 75)), ("peak", (227, 119, 194)))
+          ("stability", (148, 103, 189)), ("shift", (140, 86, 75)), ("peak", (227, 119, 194)),
+          ("spike", (188, 189, 34)))
 
 
 def _fit(img: np.ndarray, height: int = TILE) -> Image.Image:

@@ -22,6 +22,7 @@ loss-curve PNG (train/preview.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -54,6 +55,7 @@ from styleengine.core.shapes import MIN_SIDE
 from . import distributed as dist_util
 from .data import load_rgb, load_style_image, make_loader, scan_images
 from .losses import content_loss, peak_loss, shift_loss, stability_loss, style_loss, style_norms, tv_loss
+from .norm_spikes import norm_inputs, norm_spike_loss
 from .preview import SERIES, PreviewGrid, plot_losses, read_log
 
 MIN_DEFAULT_STEPS = 2000
@@ -63,10 +65,10 @@ PHASE_PHOTOS = 24  # the phase bias is measured on 16 of them (the pattern barel
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
-                "peak_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers", "style_norm",
+                "peak_weight", "spike_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers", "style_norm",
                 "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
-_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "plain_steps": 0,
+_RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "spike_weight": 0.0, "plain_steps": 0,
                     "plain_style_weight": None, "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
 
 
@@ -101,6 +103,7 @@ class TrainConfig:
     stability_weight: float = 0.0
     shift_weight: float | None = None  # shift-equivariance loss (losses.shift_loss); None: the loss net's default
     peak_weight: float | None = None  # spectral-peak loss against periodic texture (losses.peak_loss)
+    spike_weight: float = 0.0  # instance-norm spike loss against blob artefacts (norm_spikes.norm_spike_loss)
     # Steps before loss jitter, the shift loss and the peak loss switch on (None: the loss net's default). From
     # a random network those terms hold the output flat; a network that already paints keeps its strokes.
     plain_steps: int | None = None
@@ -181,6 +184,8 @@ class TrainConfig:
             raise StyleEngineError(f"shift_weight must be >= 0 (got {self.shift_weight})")
         if self.peak_weight is not None and self.peak_weight < 0:
             raise StyleEngineError(f"peak_weight must be >= 0 (got {self.peak_weight})")
+        if self.spike_weight < 0:
+            raise StyleEngineError(f"spike_weight must be >= 0 (got {self.spike_weight})")
         if self.plain_steps is not None and self.plain_steps < 0:
             raise StyleEngineError(f"plain_steps must be >= 0 (got {self.plain_steps})")
         if self.plain_style_weight is not None and self.plain_style_weight < 0:
@@ -453,7 +458,7 @@ class Trainer:
             "world_size": self.info.world_size, "global_batch": self.global_batch, "steps": self.total_steps,
             "lr": cfg.lr, "content_weight": self.cw, "style_weight": self.sw, "tv_weight": self.tw,
             "stability_weight": float(cfg.stability_weight), "shift_weight": self.shift_w,
-            "peak_weight": self.peak_w, "plain_steps": self.plain_steps,
+            "peak_weight": self.peak_w, "spike_weight": float(cfg.spike_weight), "plain_steps": self.plain_steps,
             "plain_style_weight": self.plain_sw,
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
@@ -493,7 +498,8 @@ class Trainer:
         """(total loss, stacked LOSS_PARTS for the log) for one batch."""
         dev, amp = self.dev, self.amp_dtype
         texture = step >= self.plain_steps  # jitter, shift and peak terms on
-        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None), \
+                (norm_inputs(self.model) if self.cfg.spike_weight > 0 else contextlib.nullcontext([])) as norm_acts:
             y = self.ddp_model(x)
             # One shift per global batch (rank 0's draw on every rank), as a single process would make it.
             ys, xs = jitter(y, x, self.jitter if texture else 0, _step_generator(self.cfg.seed, step, 0))
@@ -527,8 +533,12 @@ class Trainer:
         if self.peak_w > 0 and texture:
             l_peak = peak_loss(y, x)
             loss = loss + self.peak_w * l_peak
+        l_spike = torch.zeros((), device=dev)
+        if self.cfg.spike_weight > 0:
+            l_spike = norm_spike_loss(norm_acts)
+            loss = loss + self.cfg.spike_weight * l_spike
         parts = torch.stack([loss.detach(), l_content.detach(), l_style.detach(), l_tv.detach(), l_stab.detach(),
-                             l_shift.detach(), l_peak.detach()])
+                             l_shift.detach(), l_peak.detach(), l_spike.detach()])
         return loss, parts.float()
 
     def run(self) -> TrainResult:
@@ -579,6 +589,7 @@ class Trainer:
                     info = (f"loss {last['loss']:.3g}  content {last['content']:.3g}  style {last['style']:.3g}  "
                             f"tv {last['tv']:.3g}" + (f"  stab {last['stability']:.3g}" if last["stability"] else "")
                             + (f"  shift {last['shift']:.3g}" if last["shift"] else "")
+                            + (f"  spike {last['spike']:.3g}" if last["spike"] else "")
                             + f"  {its:.2f} it/s")
                     sums.zero_()
                     n_sums = 0

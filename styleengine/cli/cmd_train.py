@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         peak_weight: Optional[float] = typer.Option(None, help="Spectral-peak loss weight: penalizes output "
                                                                "texture that repeats across the image more than "
                                                                "the photo's (0 = off; default per loss net)."),
+        spike_weight: float = typer.Option(0.0, help="Instance-norm spike loss weight: penalizes the "
+                                                     "heavy-tailed channels a network makes blob artefacts with "
+                                                     "(0 = off)."),
         plain_steps: Optional[int] = typer.Option(None, help="Train this many steps with the plain perceptual "
                                                              "loss before loss jitter, the shift loss and the peak "
                                                              "loss switch on (default per loss net)."),

@@ -173,46 +173,65 @@ def test_loss_jitter_shifts_both_images_alike_per_step_and_is_recorded(tmp_path,
     assert on.final_losses["style"] != off.final_losses["style"]
 
 
+def _check_loss_term(on, off, name: str, weight: float) -> None:
+    """A run with the term `name` at `weight` logs it, records it and adds it to the loss; one without it logs 0
+    and its loss is exactly the plain one."""
+    assert all(e[name] > 0 for e in _log(on.log_path)) and all(e[name] == 0 for e in _log(off.log_path))
+    assert load_checkpoint(on.path).train_config[f"{name}_weight"] == weight
+    assert load_checkpoint(off.path).train_config[f"{name}_weight"] == 0.0
+    for result, extra in ((on, weight * on.final_losses[name]), (off, 0.0)):
+        c, f = load_checkpoint(result.path).train_config, result.final_losses
+        assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
+                                          + c["tv_weight"] * f["tv"] + extra, rel=1e-4)
+
+
+def _state_without(result, key: str) -> None:
+    """Rewrites a run's train state as a version before `key` was recorded wrote it."""
+    state = torch.load(result.state_path, weights_only=True)
+    del state["train_config"][key]
+    torch.save(state, result.state_path)
+
+
 def test_shift_weight_adds_the_equivariance_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
     on = run(style, photos, tmp_path / "s.pt", **_tiny(steps=2, shift_weight=20.0, peak_weight=0.0))
     off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0))
-    assert all(e["shift"] > 0 for e in _log(on.log_path)) and all(e["shift"] == 0 for e in _log(off.log_path))
-    assert load_checkpoint(on.path).train_config["shift_weight"] == 20.0
-    c, f = load_checkpoint(on.path).train_config, on.final_losses
-    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
-                                      + c["tv_weight"] * f["tv"] + 20.0 * f["shift"], rel=1e-4)
-    c, f = load_checkpoint(off.path).train_config, off.final_losses  # off: exactly the plain loss
-    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
-                                      + c["tv_weight"] * f["tv"], rel=1e-4)
+    _check_loss_term(on, off, "shift", 20.0)
     with pytest.raises(StyleEngineError, match="shift_weight must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, shift_weight=-1.0))
     # A train state written before the shift loss existed resumes as "off".
-    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, shift_weight=0.0))
-    state = torch.load(part.state_path, weights_only=True)
-    del state["train_config"]["shift_weight"]
-    torch.save(state, part.state_path)
+    _state_without(run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, shift_weight=0.0)),
+                   "shift_weight")
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, shift_weight=0.0)).steps == 3
 
 
 def test_peak_weight_adds_the_spectral_peak_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style):
     on = run(style, photos, tmp_path / "p.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=2.0))
     off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0))
-    assert all(e["peak"] > 0 for e in _log(on.log_path)) and all(e["peak"] == 0 for e in _log(off.log_path))
-    assert load_checkpoint(on.path).train_config["peak_weight"] == 2.0
-    assert load_checkpoint(off.path).train_config["peak_weight"] == 0.0
-    c, f = load_checkpoint(on.path).train_config, on.final_losses
-    assert f["loss"] == pytest.approx(c["content_weight"] * f["content"] + c["style_weight"] * f["style"]
-                                      + c["tv_weight"] * f["tv"] + 2.0 * f["peak"], rel=1e-4)
+    _check_loss_term(on, off, "peak", 2.0)
     with pytest.raises(StyleEngineError, match="peak_weight must be >= 0"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, peak_weight=-1.0))
     # A train state written before the peak loss existed resumes as "off".
-    part = run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, peak_weight=0.0))
-    state = torch.load(part.state_path, weights_only=True)
-    del state["train_config"]["peak_weight"]
-    torch.save(state, part.state_path)
+    _state_without(run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2, peak_weight=0.0)),
+                   "peak_weight")
     with pytest.raises(StyleEngineError, match="peak_weight"):  # today's default is on
         run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True))
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, peak_weight=0.0)).steps == 3
+
+
+def test_spike_weight_adds_the_norm_spike_loss_is_logged_recorded_and_old_states_resume(tmp_path, photos, style,
+                                                                                        monkeypatch):
+    # A low threshold makes the tiny random network's channels count, so the term is never zero here.
+    monkeypatch.setattr("styleengine.train.norm_spikes.SPIKE_KURTOSIS", 0.5)
+    on = run(style, photos, tmp_path / "k.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0, spike_weight=2.0))
+    off = run(style, photos, tmp_path / "n.pt", **_tiny(steps=2, shift_weight=0.0, peak_weight=0.0))
+    _check_loss_term(on, off, "spike", 2.0)
+    with pytest.raises(StyleEngineError, match="spike_weight must be >= 0"):
+        run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, spike_weight=-1.0))
+    # A train state written before the spike loss existed resumes as "off".
+    _state_without(run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2)), "spike_weight")
+    with pytest.raises(StyleEngineError, match="spike_weight"):
+        run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True, spike_weight=1.0))
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
 
 
 def test_plain_steps_train_without_jitter_shift_and_peak_terms_then_switch_them_on(tmp_path, photos, style):
