@@ -258,7 +258,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_spike3": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, spike_weight=3.0),
                                    "ft_peak03_plain_lr3 + instance-norm spike loss 3"),
     # The spike loss makes udnie's blobs larger, not smaller: they are what its stem tap's Gram asks for (the
-    # painting's whites; removing them from an output raises the stem's style loss by 70-80%). Without that tap,
+    # painting's whites; removing them from an output raises the stem's style loss by 67-77%). Without that tap,
     # or with the painting at 512 px so its white facets come smaller:
     "ft_peak03_plain_lr3_nostem": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, style_layers=NO_STEM),
                                    "ft_peak03_plain_lr3 without the stem style tap"),

@@ -65,8 +65,8 @@ PHASE_PHOTOS = 24  # the phase bias is measured on 16 of them (the pattern barel
 # Settings that must match when resuming (anything else, e.g. the step count, may change).
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
-                "peak_weight", "spike_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers", "style_norm",
-                "swag_temperature", "init_from", "loss_jitter")
+                "peak_weight", "spike_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers",
+                "style_norm", "swag_temperature", "init_from", "loss_jitter")
 # Values a key had before it was recorded, so train states from older versions still resume.
 _RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "spike_weight": 0.0, "plain_steps": 0,
                     "plain_style_weight": None, "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
