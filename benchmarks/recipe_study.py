@@ -110,6 +110,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                        style_weight=6.0),
                                   "staged400_peak03_sw6 with style weight 2 in the plain steps (the default's), 6 "
                                   "after them, from seed 0"),
+    "staged400_psw2_peak03_sw6_nostem": (dict(DEFAULT, plain_steps=400, plain_style_weight=2.0, peak_weight=0.3,
+                                              style_weight=6.0, style_layers=NO_STEM),
+                                         "staged400_psw2_peak03_sw6 without the stem style tap, from seed 0"),
     "staged400_psw2_peak03_sw4": (dict(DEFAULT, plain_steps=400, plain_style_weight=2.0, peak_weight=0.3,
                                        style_weight=4.0),
                                   "the same with style weight 4 after the plain steps, from seed 0"),
