@@ -476,14 +476,12 @@ def _numbers(row: dict) -> str:
 
 def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[str, np.ndarray]]:
     """One model's numbers on the held-out photos, and its outputs."""
-    import torch
-
     from styleengine.core.spectrum import grid_spike_fraction, peakiness_ratio
     from styleengine.engine.quality import grid_error
-    from styleengine.train.norm_spikes import spiky_channel_share
+    from styleengine.train.norm_spikes import norm_inputs, spiky_channel_share
 
-    outs = {k: _stylize(model, v) for k, v in photos.items()}
-    tensors = [torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in photos.values()]
+    with norm_inputs(model) as seen:  # the spiky-channel share from the same forward passes
+        outs = {k: _stylize(model, v) for k, v in photos.items()}
     peaky = [peakiness_ratio(outs[k], photos[k]) for k in photos]
     grid_err = [grid_error(lambda im: _stylize(model, im), v) for v in photos.values()]
     return {"peakiness_ratio": round(float(np.mean(peaky)), 3),
@@ -492,7 +490,7 @@ def _evaluate(model, photos: dict[str, np.ndarray], sd, cd) -> tuple[dict, dict[
             "grid_error": round(float(np.mean(grid_err)), 3),
             "style_distance": round(sd(list(outs.values())), 4),
             "content_distance": round(float(np.mean([cd(photos[k], outs[k]) for k in photos])), 4),
-            "spiky_channels": round(spiky_channel_share(model, tensors), 3)}, outs
+            "spiky_channels": round(spiky_channel_share(seen), 3)}, outs
 
 
 def length(work: Path, out: Path, painting: str, variant: str) -> None:

@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from styleengine.core.network import PRESETS, TransformerNet
-from styleengine.train.norm_spikes import SPIKE_KURTOSIS, channel_kurtosis, norm_inputs, norm_spike_loss
+from styleengine.train.norm_spikes import (
+    SPIKE_KURTOSIS,
+    channel_kurtosis,
+    norm_inputs,
+    norm_spike_loss,
+    spiky_channel_share,
+)
 
 
 def _spiky(n_pixels=256, height=40.0):
@@ -57,3 +63,10 @@ def test_norm_inputs_records_the_residual_and_decoder_norms_of_one_forward_then_
     assert all(t.requires_grad for t in seen)  # the loss trains through them
     net(x)
     assert len(seen) == 2 * blocks + 2  # hooks are gone after the block
+
+
+def test_spiky_channel_share_counts_the_channels_above_the_threshold_over_every_recorded_input():
+    g = torch.Generator().manual_seed(2)
+    # 1 spiky channel of 2, and 0 of 6: 1 of 8 channels in all.
+    assert spiky_channel_share([_spiky(), torch.randn(2, 3, 16, 16, generator=g)]) == pytest.approx(1 / 8)
+    assert spiky_channel_share([torch.randn(1, 4, 16, 16, generator=g)]) == 0.0
