@@ -32,6 +32,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -60,7 +61,15 @@ FROM_STARRY = dict(from_builtin="starry_night", loss_jitter=4, shift_weight=50.0
 # rounds found (peak loss 0.3, a higher style weight, staged) tried from seed 0, so the default rests on
 # like-for-like pairs.
 DEFAULT = dict(style_size=768, style_weight=2.0, tv_weight=100.0, loss_jitter=4, shift_weight=50.0)
-VARIANTS: dict[str, tuple[dict, str]] = {
+
+
+class Again(NamedTuple):
+    """A variant that trains on from the model another variant made, with that variant's options."""
+
+    base: str
+
+
+_LISTED: dict[str, tuple[dict, str] | Again] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
     "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
     "style768": (dict(style_size=768), "style image 768 px"),
@@ -150,14 +159,11 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_edges": (dict(OWN, peak_weight=0.3),
                         "ft_peak03_long with the peak loss seeing the borders (mirrored spectrum), from the model it "
                         "made"),
-    "ft_peak03_edges2": (dict(OWN, from_variant="ft_peak03_edges", peak_weight=0.3),
-                         "ft_peak03_edges again, from the model it made (length)"),
+    "ft_peak03_edges2": Again("ft_peak03_edges"),
     "ft128_peak03": (dict(OWN_128, peak_weight=0.3), "ft128_long + spectral-peak loss weight 0.3"),
-    "ft_peak03_edges3": (dict(OWN, from_variant="ft_peak03_edges2", peak_weight=0.3),
-                         "ft_peak03_edges2 again, from the model it made (length)"),
+    "ft_peak03_edges3": Again("ft_peak03_edges2"),
     "ft_peak03_edges_lr3": (dict(OWN, peak_weight=0.3, lr=3e-4), "ft_peak03_edges at lr 3e-4, from the shipped model"),
-    "ft_peak03_edges_lr3_2": (dict(OWN, from_variant="ft_peak03_edges_lr3", peak_weight=0.3, lr=3e-4),
-                              "ft_peak03_edges_lr3 again, from the model it made (length)"),
+    "ft_peak03_edges_lr3_2": Again("ft_peak03_edges_lr3"),
     "ft_peak03_edges_lr3_sw2x": (dict(OWN, peak_weight=0.3, lr=3e-4, style_weight_scale=2.0),
                                  "ft_peak03_edges_lr3 with style weight x2, from the shipped model"),
     "ft_peak1_lr3_sw2x": (dict(OWN, peak_weight=1.0, lr=3e-4, style_weight_scale=2.0),
@@ -180,10 +186,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_sw2x_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_sw2x", peak_weight=0.3,
                                         lr=3e-4),
                                    "ft_peak03_plain_lr3_sw2x again, from the model it made (length)"),
-    "ft_peak03_plain_lr3_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3", peak_weight=0.3, lr=3e-4),
-                              "ft_peak03_plain_lr3 again, from the model it made (length)"),
-    "ft_peak03_plain2": (dict(from_builtin=True, from_variant="ft_peak03_plain", peak_weight=0.3),
-                         "ft_peak03_plain again, from the model it made (length)"),
+    "ft_peak03_plain_lr3_2": Again("ft_peak03_plain_lr3"),
+    "ft_peak03_plain2": Again("ft_peak03_plain"),
     # Against the peakiness left after doubling the style weight: the peak loss at weight 1 on the shipped models
     # (whose recipes already carry the doubled style weight).
     "ft_peak1_lr3": (dict(OWN, peak_weight=1.0, lr=3e-4),
@@ -228,12 +232,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     # let the peak loss see such areas at the scale the model is used at.
     "ft_peak03_edges_lr3_c256": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256),
                                  "ft_peak03_edges_lr3 on 256-px crops (whole photos at 256 px)"),
-    "ft_peak03_edges_lr3_c256_2": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256", peak_weight=0.3, lr=3e-4,
-                                        image_size=256),
-                                   "ft_peak03_edges_lr3_c256 again, from the model it made (length)"),
-    "ft_peak03_edges_lr3_c256_3": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256_2", peak_weight=0.3, lr=3e-4,
-                                        image_size=256),
-                                   "ft_peak03_edges_lr3_c256_2 again, from the model it made (length)"),
+    "ft_peak03_edges_lr3_c256_2": Again("ft_peak03_edges_lr3_c256"),
+    "ft_peak03_edges_lr3_c256_3": Again("ft_peak03_edges_lr3_c256_2"),
     "ft_peak03_edges_lr3_c256_p512": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, photo_size=512),
                                       "ft_peak03_edges_lr3 on 256-px crops of photos at 512 px"),
     "ft_peak03_plain_lr3_p512": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512),
@@ -243,9 +243,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                                      "ft_peak03_plain_lr3_p512 with content weight 2 (against the photo it loses)"),
     "ft_peak03_plain_lr3_c384": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384),
                                  "ft_peak03_plain_lr3 on 384-px crops (whole photos at 384 px)"),
-    "ft_peak03_plain_lr3_c384_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_c384", peak_weight=0.3,
-                                        lr=3e-4, image_size=384),
-                                   "ft_peak03_plain_lr3_c384 again, from the model it made (length)"),
+    "ft_peak03_plain_lr3_c384_2": Again("ft_peak03_plain_lr3_c384"),
     # 384-px crops gain style but let the 4-px grid take the strongest spikes (udnie); the shift loss is what cuts
     # the grid, and what it costs in style the larger crops may pay back.
     "ft_peak03_plain_lr3_c384_shift10": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, image_size=384,
@@ -276,26 +274,16 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "ft_peak03_plain_lr3_p512_nostem": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, photo_size=512,
                                              style_layers=NO_STEM),
                                         "ft_peak03_plain_lr3_p512 without the stem style tap"),
-    "ft_peak03_plain_lr3_nostem_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_nostem",
-                                          peak_weight=0.3, lr=3e-4, style_layers=NO_STEM),
-                                     "ft_peak03_plain_lr3_nostem again, from the model it made (length)"),
-    "ft_peak03_plain_lr3_c384_nostem_2": (dict(from_builtin=True, from_variant="ft_peak03_plain_lr3_c384_nostem",
-                                               peak_weight=0.3, lr=3e-4, image_size=384, style_layers=NO_STEM),
-                                          "ft_peak03_plain_lr3_c384_nostem again, from the model it made (length)"),
-    "ft_peak03_edges_lr3_c256_nostem_2": (dict(OWN, from_variant="ft_peak03_edges_lr3_c256_nostem", peak_weight=0.3,
-                                               lr=3e-4, image_size=256, style_layers=NO_STEM),
-                                          "ft_peak03_edges_lr3_c256_nostem again, from the model it made (length)"),
+    "ft_peak03_plain_lr3_nostem_2": Again("ft_peak03_plain_lr3_nostem"),
+    "ft_peak03_plain_lr3_c384_nostem_2": Again("ft_peak03_plain_lr3_c384_nostem"),
+    "ft_peak03_edges_lr3_c256_nostem_2": Again("ft_peak03_edges_lr3_c256_nostem"),
     # The parrots' bead texture (great_wave, starry_night): a heavier peak loss from the shipped model.
     "ft_peak1_edges_lr3_c256": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256),
                                 "ft_peak03_edges_lr3_c256 with peak loss 1"),
     "ft_peak1_edges_lr3_c256_nostem": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256, style_layers=NO_STEM),
                                        "ft_peak1_edges_lr3_c256 without the stem style tap"),
-    "ft_peak1_edges_lr3_c256_2": (dict(OWN, from_variant="ft_peak1_edges_lr3_c256", peak_weight=1.0, lr=3e-4,
-                                       image_size=256),
-                                  "ft_peak1_edges_lr3_c256 again, from the model it made (length)"),
-    "ft_peak1_edges_lr3_c256_nostem_2": (dict(OWN, from_variant="ft_peak1_edges_lr3_c256_nostem", peak_weight=1.0,
-                                              lr=3e-4, image_size=256, style_layers=NO_STEM),
-                                         "ft_peak1_edges_lr3_c256_nostem again, from the model it made (length)"),
+    "ft_peak1_edges_lr3_c256_2": Again("ft_peak1_edges_lr3_c256"),
+    "ft_peak1_edges_lr3_c256_nostem_2": Again("ft_peak1_edges_lr3_c256_nostem"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -303,6 +291,13 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                        "the shipped starry_night and its recipe with spectral-peak loss 0.3, on this painting"),
     "xs_peak03_sw2x": (dict(FROM_STARRY, peak_weight=0.3, style_weight_scale=2.0), "xs_peak03_long, style weight x2"),
 }
+# A continuation is its base's options starting from the base's model, so a length run cannot drift from the run
+# it continues.
+VARIANTS: dict[str, tuple[dict, str]] = {}
+for _name, _entry in _LISTED.items():
+    VARIANTS[_name] = (_entry if not isinstance(_entry, Again) else
+                       (dict(VARIANTS[_entry.base][0], from_variant=_entry.base),
+                        f"{_entry.base} again, from the model it made (length)"))
 
 
 def prepare(work: Path) -> None:
