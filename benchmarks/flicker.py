@@ -34,7 +34,7 @@ import numpy as np
 from styleengine.core.fsutil import atomic_path
 from styleengine.engine.builtin_styles import sample_path
 from styleengine.engine.environment import environment
-from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker, read_frames
+from styleengine.engine.evaluate import DEFAULT_BLENDS, evaluate_flicker, fallback_line, read_frames
 from styleengine.engine.temporal import TemporalConfig, TemporalStabilizer
 
 RESULTS = Path(__file__).parent / "results"
@@ -109,6 +109,8 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {v['variant']} | {f(v['warp_error'], '.6f')} | {f(v['ratio_to_per_frame'], '.3f')} | "
                          f"{f(v['style_distance'], '.4f')} | {f(v['style_change'], '+.1%')} |")
         lines.append("")
+        where = [f"- {v['variant']}: {line}" for v in rep["variants"] if (line := fallback_line(v))]
+        lines += where + ([""] if where else [])
     lines += ["## Cost of --temporal (one thread; CPU ms per frame, wall ms in brackets)", "",
               "| clip | stabilizer | size | analyze (flow) | apply (warp + blend) | total CPU ms | fps on one core |",
               "|---|---|---|---|---|---|---|"]

@@ -284,6 +284,10 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
                                        "ft_peak1_edges_lr3_c256 without the stem style tap"),
     "ft_peak1_edges_lr3_c256_2": Again("ft_peak1_edges_lr3_c256"),
     "ft_peak1_edges_lr3_c256_nostem_2": Again("ft_peak1_edges_lr3_c256_nostem"),
+    "ft_peak1_edges_lr3_c256_nostem_3": Again("ft_peak1_edges_lr3_c256_nostem_2"),
+    "ft_peak1_plain_lr3_c384_nostem": (dict(from_builtin=True, peak_weight=1.0, lr=3e-4, image_size=384,
+                                            style_layers=NO_STEM),
+                                       "ft_peak03_plain_lr3_c384_nostem with peak loss 1 (woman_with_hat's cat)"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),

@@ -11,7 +11,10 @@ computed once (flicker.InputMotion) and every variant is measured against it:
 
 Each row has the warping error (Lai et al. 2018, flicker.py), its ratio to per-frame, and the style distance
 (Gram distance to the style image, quality.StyleDistance) on a sample of frames with its change vs per-frame,
-so a smoother-but-washed-out variant shows up as such. Also the stabilizer's own cost in ms per frame.
+so a smoother-but-washed-out variant shows up as such. Also the stabilizer's own cost in ms per frame, and where
+its remaining flicker lies: the share of the meter's pixels on which it fell back to the fresh stylization (its
+own flow unreliable there), the share of its error, and of per-frame's, on those pixels, and how much larger the
+input's own warping error is there than elsewhere (> 1: the meter's flow fails there too).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .postprocess import resize
 from .quality import StyleDistance
 from .stylizer import Stylizer
 from .temporal import TemporalConfig, TemporalStabilizer
+from .video.filters import FrameMeta
 from .video.reader import VideoReader
 
 DEFAULT_BLENDS = (0.3, 0.5, 0.7)
@@ -85,8 +89,21 @@ class FlickerReport:
             f = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
             lines.append(f"{v.name:<16} {f(v.warp_error, '11.6f')} {f(v.ratio_to_per_frame, '11.3f')} "
                          f"{f(v.style_distance, '10.4f')} {f(v.style_change, '+9.1%')}")
+        lines += [f"{v.name}: {line}" for v in self.variants if (line := fallback_line(v.extra))]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def fallback_line(extra: Mapping[str, Any]) -> str | None:
+    """One sentence on where a stabilizer's remaining flicker lies (measure()'s fallback_split), or None."""
+    if extra.get("fallback_pixels") is None or extra.get("error_on_fallback") is None:
+        return None
+    line = (f"falls back to the fresh frame on {extra['fallback_pixels']:.1%} of the meter's pixels, which carry "
+            f"{extra['error_on_fallback']:.0%} of its warping error (of per-frame's: "
+            f"{extra['per_frame_error_on_fallback']:.0%})")
+    if extra.get("input_error_there_x_rest") is not None:
+        line += f"; the input's own error there is {extra['input_error_there_x_rest']:.1f}x the rest's"
+    return line
 
 
 def read_frames(video: str | os.PathLike, frames: int, max_size: int | None) -> tuple[list[np.ndarray], float | None]:
@@ -149,6 +166,9 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
     n = len(frames)
     sample_at = set(np.linspace(0, n - 1, min(STYLE_SAMPLES, n)).round().astype(int).tolist())
     dist: dict[str, list[float]] = {k: [] for k in names}
+    # Per stabilizer, squared error summed over the meter's pixels [on its fallback pixels, on all]: rows its
+    # output, per-frame, input; and the pixel counts.
+    split = {k: np.zeros((4, 2)) for k in stabs}
     motion = InputMotion()
     for start in range(0, n, batch):
         chunk = frames[start:start + batch]
@@ -157,20 +177,33 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
             i = start + j
             m = motion.update(frame)
             outs = {"input": frame, "per-frame": s}
+            fallback = {}
             for name, stab in stabs.items():
                 t = time.perf_counter()
-                outs[name] = stab.process(frame, s)
+                own = stab.analyze(frame)
+                outs[name] = stab.apply(frame, s, FrameMeta(i, 0.0, 0, own))
                 stab_seconds[name] += time.perf_counter() - t
+                fallback[name] = own
+            terms = {}
             for name, o in outs.items():
-                meters[name].update(o, m)
+                terms[name] = meters[name].update(o, m)
                 if style_distance is not None and i in sample_at:
                     dist[name].append(style_distance(o))
+            for name, own in fallback.items():
+                if terms[name] is None:
+                    continue
+                meter_mask = terms[name][1]
+                on = own.fallback((s.shape[1], s.shape[0])) & meter_mask
+                for row, who in enumerate((name, "per-frame", "input")):
+                    sq = terms[who][0]
+                    split[name][row] += (sq[on].sum(), sq[meter_mask].sum())
+                split[name][3] += (on.sum(), meter_mask.sum())
     results = []
     for name in names:
         v = VariantResult(name, meters[name].value, float(np.mean(dist[name])) if dist[name] else None)
         if name in stabs:
             v.extra = {"temporal_ms_per_frame": round(1000 * stab_seconds[name] / n, 2),
-                       "scene_cuts": stabs[name].counters.resets}
+                       "scene_cuts": stabs[name].counters.resets, **fallback_split(split[name])}
         results.append(v)
     base = next(v for v in results if v.name == "per-frame")
     for v in results:
@@ -179,6 +212,16 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
         if base.style_distance and v.style_distance is not None:
             v.style_change = v.style_distance / base.style_distance - 1.0
     return results
+
+
+def fallback_split(sums: np.ndarray) -> dict[str, float | None]:
+    """measure()'s per-stabilizer sums -> shares (None where there is nothing to divide by)."""
+    (own, own_all), (pf, pf_all), (inp, inp_all), (px, px_all) = sums
+    share = lambda a, b: round(float(a / b), 4) if b > 0 else None  # noqa: E731
+    rest = (inp_all - inp) / (px_all - px) if px_all > px else 0.0
+    return {"fallback_pixels": share(px, px_all), "error_on_fallback": share(own, own_all),
+            "per_frame_error_on_fallback": share(pf, pf_all),
+            "input_error_there_x_rest": share(inp / px, rest) if px > 0 else None}
 
 
 def evaluate_flicker(video: str | os.PathLike, style: str, *, frames: int = DEFAULT_FRAMES, backend: str = "auto",

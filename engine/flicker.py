@@ -48,13 +48,22 @@ class InputMotion:
         return of.flow_between(self._dis, prev, gray)
 
 
-def frame_warp_error(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> float:
-    """Masked mean squared difference between `cur` and `prev` warped onto it (uint8 RGB frames, 0-1 scale)."""
+def frame_warp_map(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: the squared difference between `cur` and `prev` warped onto it (uint8 RGB frames, 0-1 scale,
+    summed over channels), and the meter's mask (bool: the flow is reliable there)."""
     h, w = cur.shape[:2]
     flow, soft = motion.at((w, h))
-    mask = soft >= 0.5
     warped = of.warp(prev, flow).astype(np.float32) / 255.0
-    sq = ((cur.astype(np.float32) / 255.0 - warped) ** 2).sum(-1)  # over channels
+    return ((cur.astype(np.float32) / 255.0 - warped) ** 2).sum(-1), soft >= 0.5
+
+
+def frame_warp_error(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> float:
+    """Masked mean squared difference between `cur` and `prev` warped onto it (uint8 RGB frames, 0-1 scale)."""
+    return warp_error_of_map(*frame_warp_map(prev, cur, motion))
+
+
+def warp_error_of_map(sq: np.ndarray, mask: np.ndarray) -> float:
+    """One frame's E_warp term from frame_warp_map's output (the whole frame when the mask is empty, as Lai's)."""
     n = int(mask.sum())
     if n == 0:
         return float(sq.mean() / 3.0)
@@ -70,10 +79,14 @@ class WarpErrorMeter:
     def __post_init__(self) -> None:
         self._prev: np.ndarray | None = None
 
-    def update(self, frame: np.ndarray, motion: of.FlowField | None) -> None:
+    def update(self, frame: np.ndarray, motion: of.FlowField | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Add the frame; returns its per-pixel map and mask (frame_warp_map), or None when nothing was measured."""
+        terms = None
         if motion is not None and self._prev is not None and self._prev.shape == frame.shape:
-            self.errors.append(frame_warp_error(self._prev, frame, motion))
+            terms = frame_warp_map(self._prev, frame, motion)
+            self.errors.append(warp_error_of_map(*terms))
         self._prev = frame
+        return terms
 
     @property
     def value(self) -> float | None:

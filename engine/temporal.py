@@ -100,6 +100,13 @@ class Motion:
     field: of.FlowField | None  # None on the first frame, after a reset, or on a size change
     cut: bool = False  # the flow cannot explain the change: start over
 
+    def fallback(self, size: tuple[int, int]) -> np.ndarray:
+        """(H, W) bool at size=(W, H): the pixels apply() leaves (mostly) as the fresh stylization, where the
+        reliability mask is under 0.5; every pixel on a first frame or a cut."""
+        if self.field is None or self.cut:
+            return np.ones((size[1], size[0]), bool)
+        return self.field.at(size)[1] < 0.5
+
 
 class TemporalStabilizer(FrameFilter):
     """Per-stream state, a FrameFilter for the streaming pipeline (engine/video/filters.py):

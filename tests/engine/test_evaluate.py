@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("cv2")
 
-from styleengine.engine.evaluate import measure  # noqa: E402
+from styleengine.engine.evaluate import fallback_line, fallback_split, measure  # noqa: E402
 
 from .quality_util import translated_clip  # noqa: E402
 
@@ -32,6 +32,28 @@ def test_measure_reports_floor_per_frame_and_temporal_variants():
     rows = {r.name: r for r in measure(frames, flickery, blends=(0.5,), single_band=True)}
     assert list(rows) == ["input", "per-frame", "temporal b=0.5", "temporal b=0.5 one band"]
     assert rows["temporal b=0.5"].warp_error < rows["temporal b=0.5 one band"].warp_error
+
+
+def test_measure_says_where_the_stabilizers_remaining_flicker_lies():
+    frames = translated_clip(8, step=(2, 1))
+    rng = np.random.default_rng(0)
+    rows = {r.name: r for r in measure(frames, lambda b: np.clip(b + rng.normal(0, 12, b.shape), 0, 255).astype(np.uint8),
+                                       blends=(0.5,))}
+    extra = rows["temporal b=0.5"].extra
+    # Pure translation: its own flow is reliable almost everywhere the meter's is, so it rarely falls back.
+    assert 0 <= extra["fallback_pixels"] < 0.1
+    assert 0 <= extra["error_on_fallback"] <= 1 and 0 <= extra["per_frame_error_on_fallback"] <= 1
+    assert "fallback_pixels" not in rows["per-frame"].extra
+    assert "falls back to the fresh frame on" in fallback_line(extra)
+    assert fallback_line(rows["per-frame"].extra) is None
+
+
+def test_fallback_split_shares():
+    # rows: the stabilizer's output, per-frame, input; columns: on its fallback pixels, on all the meter's pixels
+    sums = np.array([[1.0, 4.0], [2.0, 8.0], [3.0, 6.0], [10.0, 100.0]])
+    assert fallback_split(sums) == {"fallback_pixels": 0.1, "error_on_fallback": 0.25,
+                                    "per_frame_error_on_fallback": 0.25, "input_error_there_x_rest": 9.0}
+    assert fallback_split(np.zeros((4, 2)))["fallback_pixels"] is None
 
 
 def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):

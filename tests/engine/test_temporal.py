@@ -61,6 +61,18 @@ def test_first_frame_and_scene_cut_pass_through_unchanged():
     assert stab.counters.resets == 1
 
 
+def test_motion_fallback_is_where_apply_keeps_the_fresh_frame():
+    a = translated_clip(3, step=(1, 1))
+    other = np.ascontiguousarray(np.rot90(sample_photo(), 2)[:160, :208])
+    stab = TemporalStabilizer()
+    first, moved, cut = (stab.analyze(f) for f in (a[0], a[1], other))
+    size = (a[0].shape[1], a[0].shape[0])
+    assert first.fallback(size).all() and cut.fallback(size).all()
+    fb = moved.fallback(size)
+    assert fb.shape == a[0].shape[:2] and 0 < fb.mean() < 0.2  # the border the content moved in from, mostly
+    assert np.array_equal(fb, moved.field.at(size)[1] < 0.5)
+
+
 def test_blend_zero_is_identity_and_reset_forgets():
     frames = translated_clip(3)
     styl = _flickery(frames)
