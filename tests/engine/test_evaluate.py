@@ -37,8 +37,11 @@ def test_measure_reports_floor_per_frame_and_temporal_variants():
 def test_measure_says_where_the_stabilizers_remaining_flicker_lies():
     frames = translated_clip(8, step=(2, 1))
     rng = np.random.default_rng(0)
-    rows = {r.name: r for r in measure(frames, lambda b: np.clip(b + rng.normal(0, 12, b.shape), 0, 255).astype(np.uint8),
-                                       blends=(0.5,))}
+
+    def flickery(batch):
+        return np.clip(batch + rng.normal(0, 12, batch.shape), 0, 255).astype(np.uint8)
+
+    rows = {r.name: r for r in measure(frames, flickery, blends=(0.5,))}
     extra = rows["temporal b=0.5"].extra
     # Pure translation: its own flow is reliable almost everywhere the meter's is, so it rarely falls back.
     assert 0 <= extra["fallback_pixels"] < 0.1
