@@ -98,9 +98,10 @@ def fallback_line(extra: Mapping[str, Any]) -> str | None:
     """One sentence on where a stabilizer's remaining flicker lies (measure()'s fallback_split), or None."""
     if extra.get("fallback_pixels") is None or extra.get("error_on_fallback") is None:
         return None
+    per_frame = extra.get("per_frame_error_on_fallback")
     line = (f"falls back to the fresh frame on {extra['fallback_pixels']:.1%} of the meter's pixels, which carry "
             f"{extra['error_on_fallback']:.0%} of its warping error (of per-frame's: "
-            f"{extra['per_frame_error_on_fallback']:.0%})")
+            f"{'-' if per_frame is None else format(per_frame, '.0%')})")
     if extra.get("input_error_there_x_rest") is not None:
         line += f"; the input's own error there is {extra['input_error_there_x_rest']:.1f}x the rest's"
     return line
@@ -177,19 +178,18 @@ def measure(frames: Sequence[np.ndarray], stylize: Callable[[np.ndarray], np.nda
             i = start + j
             m = motion.update(frame)
             outs = {"input": frame, "per-frame": s}
-            fallback = {}
+            own_motion = {}  # each stabilizer's own analysis of this frame: where it falls back
             for name, stab in stabs.items():
                 t = time.perf_counter()
-                own = stab.analyze(frame)
-                outs[name] = stab.apply(frame, s, FrameMeta(i, 0.0, 0, own))
+                own_motion[name] = stab.analyze(frame)
+                outs[name] = stab.apply(frame, s, FrameMeta(i, 0.0, 0, own_motion[name]))
                 stab_seconds[name] += time.perf_counter() - t
-                fallback[name] = own
             terms = {}
             for name, o in outs.items():
                 terms[name] = meters[name].update(o, m)
                 if style_distance is not None and i in sample_at:
                     dist[name].append(style_distance(o))
-            for name, own in fallback.items():
+            for name, own in own_motion.items():
                 if terms[name] is None:
                     continue
                 meter_mask = terms[name][1]

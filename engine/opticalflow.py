@@ -131,13 +131,16 @@ class FlowField:
 
     def at(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(flow, float mask in 0..1) resized to (width, height); the mask edges become soft."""
+        return resize_flow(self.flow, size), self.mask_at(size)
+
+    def mask_at(self, size: tuple[int, int]) -> np.ndarray:
+        """The mask alone as at() gives it (float 0..1 at (width, height), soft edges), without resizing the flow."""
         cv2 = _cv2()
         w, h = size
-        flow = resize_flow(self.flow, size)
         mask = self.mask.astype(np.float32)
         if mask.shape != (h, w):
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-        return flow, mask
+        return mask
 
 
 def flow_between(dis, prev_gray: np.ndarray, cur_gray: np.ndarray) -> FlowField:

@@ -105,7 +105,7 @@ class Motion:
         reliability mask is under 0.5; every pixel on a first frame or a cut."""
         if self.field is None or self.cut:
             return np.ones((size[1], size[0]), bool)
-        return self.field.at(size)[1] < 0.5
+        return self.field.mask_at(size) < 0.5
 
 
 class TemporalStabilizer(FrameFilter):

@@ -57,6 +57,10 @@ def test_fallback_split_shares():
     assert fallback_split(sums) == {"fallback_pixels": 0.1, "error_on_fallback": 0.25,
                                     "per_frame_error_on_fallback": 0.25, "input_error_there_x_rest": 9.0}
     assert fallback_split(np.zeros((4, 2)))["fallback_pixels"] is None
+    # A per-frame output with no error at all leaves its share undefined; the line still reads.
+    extra = fallback_split(np.array([[1.0, 4.0], [0.0, 0.0], [3.0, 6.0], [10.0, 100.0]]))
+    assert extra["per_frame_error_on_fallback"] is None
+    assert "(of per-frame's: -)" in fallback_line(extra)
 
 
 def test_eval_flicker_command_on_a_tiny_bundle(tiny_bundle, assets):
