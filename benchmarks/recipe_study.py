@@ -288,6 +288,27 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
     "ft_peak1_plain_lr3_c384_nostem": (dict(from_builtin=True, peak_weight=1.0, lr=3e-4, image_size=384,
                                             style_layers=NO_STEM),
                                        "ft_peak03_plain_lr3_c384_nostem with peak loss 1 (woman_with_hat's cat)"),
+    # The gallery pairs peak loss 1 left over 1.3x: a heavier peak loss for the parrots (starry_night,
+    # great_wave), a lighter one for the cats (woman_with_hat, where 1 took the brushwork with the hatching, and
+    # shipwreck, which 1 washed out).
+    "ft_peak2_edges_lr3_c256": (dict(OWN, peak_weight=2.0, lr=3e-4, image_size=256),
+                                "ft_peak1_edges_lr3_c256 with peak loss 2"),
+    "ft_peak2_edges_lr3_c256_nostem": (dict(OWN, peak_weight=2.0, lr=3e-4, image_size=256, style_layers=NO_STEM),
+                                       "ft_peak1_edges_lr3_c256_nostem with peak loss 2"),
+    "ft_peak05_plain_lr3_c384_nostem": (dict(from_builtin=True, peak_weight=0.5, lr=3e-4, image_size=384,
+                                             style_layers=NO_STEM),
+                                        "ft_peak1_plain_lr3_c384_nostem with peak loss 0.5"),
+    "ft_peak05_plain_lr3": (dict(from_builtin=True, peak_weight=0.5, lr=3e-4), "ft_peak1_plain_lr3 with peak loss 0.5"),
+    # starry_night's parrots: 3-px diagonal stripes on the blurred background, its strokes shrunk below the
+    # painting's; the painting presented larger (its reproduction is 1280 px) makes them larger.
+    "ft_peak1_edges_lr3_c256_s1024": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256, style_size=1024),
+                                      "ft_peak1_edges_lr3_c256 with the painting at 1024 px (768 before)"),
+    # udnie's cat: a faint 3-px hatching that only stands out because its flat facets leave the spectrum's rings
+    # so low; the TV term is the one that prices faint fine texture on flat areas (tried on the others too).
+    "ft_peak03_plain_lr3_tv3": (dict(from_builtin=True, peak_weight=0.3, lr=3e-4, tv_weight_scale=3.0),
+                                "ft_peak03_plain_lr3 with TV weight x3"),
+    "ft_peak03_edges_lr3_c256_tv3": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, tv_weight_scale=3.0),
+                                     "ft_peak03_edges_lr3_c256 with TV weight x3"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
