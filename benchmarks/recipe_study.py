@@ -299,6 +299,8 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
                                              style_layers=NO_STEM),
                                         "ft_peak1_plain_lr3_c384_nostem with peak loss 0.5"),
     "ft_peak05_plain_lr3": (dict(from_builtin=True, peak_weight=0.5, lr=3e-4), "ft_peak1_plain_lr3 with peak loss 0.5"),
+    "ft_peak05_plain_lr3_sw2x": (dict(from_builtin=True, peak_weight=0.5, lr=3e-4, style_weight_scale=2.0),
+                                 "ft_peak05_plain_lr3 with style weight x2 (against the painting's colours it lost)"),
     # starry_night's parrots: 3-px diagonal stripes on the blurred background, its strokes shrunk below the
     # painting's; the painting presented larger (its reproduction is 1280 px) makes them larger.
     "ft_peak1_edges_lr3_c256_s1024": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256, style_size=1024),
