@@ -52,9 +52,8 @@ def frame_warp_map(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> t
     """Per pixel: the squared difference between `cur` and `prev` warped onto it (uint8 RGB frames, 0-1 scale,
     summed over channels), and the meter's mask (bool: the flow is reliable there)."""
     h, w = cur.shape[:2]
-    flow, soft = motion.at((w, h))
-    warped = of.warp(prev, flow).astype(np.float32) / 255.0
-    return ((cur.astype(np.float32) / 255.0 - warped) ** 2).sum(-1), soft >= 0.5
+    warped = of.warp(prev, of.resize_flow(motion.flow, (w, h))).astype(np.float32) / 255.0
+    return ((cur.astype(np.float32) / 255.0 - warped) ** 2).sum(-1), motion.reliable_at((w, h))
 
 
 def frame_warp_error(prev: np.ndarray, cur: np.ndarray, motion: of.FlowField) -> float:

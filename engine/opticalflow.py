@@ -142,6 +142,11 @@ class FlowField:
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
         return mask
 
+    def reliable_at(self, size: tuple[int, int]) -> np.ndarray:
+        """Bool (H, W) at size=(W, H): where mask_at() is at least half reliable. The flicker meter measures there;
+        the temporal stabilizer (mostly) keeps the fresh stylization everywhere else."""
+        return self.mask_at(size) >= 0.5
+
 
 def flow_between(dis, prev_gray: np.ndarray, cur_gray: np.ndarray) -> FlowField:
     """Backward and forward DIS flow between two small grey frames, with their consistency mask."""

@@ -102,10 +102,10 @@ class Motion:
 
     def fallback(self, size: tuple[int, int]) -> np.ndarray:
         """(H, W) bool at size=(W, H): the pixels apply() leaves (mostly) as the fresh stylization, where the
-        reliability mask is under 0.5; every pixel on a first frame or a cut."""
+        flow is not reliable (FlowField.reliable_at); every pixel on a first frame or a cut."""
         if self.field is None or self.cut:
             return np.ones((size[1], size[0]), bool)
-        return self.field.mask_at(size) < 0.5
+        return ~self.field.reliable_at(size)
 
 
 class TemporalStabilizer(FrameFilter):
