@@ -7,7 +7,8 @@ Per style, `gallery_<name>.jpg`: one row [painting | photo 1 | photo 2 | photo 3
 image at its own full size (the painting scaled to the row height). `gallery_grid.jpg`: photo + every style on
 the first photo, small. `gallery.json`: per style and image the texture peakiness over the photo's, the grid
 error (how much the output changes beyond moving along when the photo moves 1-3 px), the style distance to the
-painting and the content distance to the photo (core/spectrum.py, engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
+painting, the content distance to the photo, and the border band (the outer 6 px's fine detail over the
+interior's, output and photo) (core/spectrum.py, engine/quality.py). Inputs are fixed files in benchmarks/gallery_inputs/ (Kodak
 photos, public domain usage; a Big Buck Bunny frame, CC BY 3.0), so reruns are comparable. Runs through the
 public Stylizer with ONNX Runtime FP32: the models' own output. `--compare-with DIR` also writes
 `compare_<name>.jpg`: DIR's gallery row for that style above the new one.
@@ -86,7 +87,7 @@ def main() -> None:
     metrics = {}
     if not args.no_metrics:
         from styleengine.core.spectrum import peakiness_ratio
-        from styleengine.engine.quality import ContentDistance, StyleDistance, grid_error
+        from styleengine.engine.quality import ContentDistance, StyleDistance, border_band, grid_error
 
         content = ContentDistance()
     small = []
@@ -112,7 +113,9 @@ def main() -> None:
             metrics[name] = {n: {"peakiness_x_photo": round(peakiness_ratio(o, inputs[n]), 3),
                                  "style_distance": round(sd.image(o), 4) if sd else None,
                                  "content_distance": round(content(inputs[n], o), 4),
-                                 "grid_error": round(grids[n], 3)} for n, o in outs.items()}
+                                 "grid_error": round(grids[n], 3),
+                                 "border_band": round(border_band(o), 2),
+                                 "border_band_photo": round(border_band(inputs[n]), 2)} for n, o in outs.items()}
     first = np.asarray(Image.fromarray(inputs[IMAGES[0]]).resize((256, 171), Image.LANCZOS))
     tiles = [first] + small
     cols = 4
@@ -121,7 +124,8 @@ def main() -> None:
     gap = np.full((8, rows[0].shape[1], 3), 255, np.uint8)
     print(save(np.concatenate(sum([[r, gap] for r in rows], [])[:-1], 0), args.out / "gallery_grid.jpg"))
     if metrics:
-        means = {name: mean_metrics(per, ("peakiness_x_photo", "grid_error", "style_distance", "content_distance"))
+        means = {name: mean_metrics(per, ("peakiness_x_photo", "grid_error", "style_distance", "content_distance",
+                                          "border_band"))
                  for name, per in metrics.items()}
         with atomic_path(args.out / "gallery.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps({"inputs": list(IMAGES), "mean": means, "styles": metrics}, indent=1) + "\n")

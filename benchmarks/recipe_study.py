@@ -311,6 +311,14 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
                                 "ft_peak03_plain_lr3 with TV weight x3"),
     "ft_peak03_edges_lr3_c256_tv3": (dict(OWN, peak_weight=0.3, lr=3e-4, image_size=256, tv_weight_scale=3.0),
                                      "ft_peak03_edges_lr3_c256 with TV weight x3"),
+    # Peak loss 2 cut starry_night's parrot stripes but took the painting's yellows: style weight x2 against that.
+    "ft_peak2_edges_lr3_c256_sw2x": (dict(OWN, peak_weight=2.0, lr=3e-4, image_size=256, style_weight_scale=2.0),
+                                     "ft_peak2_edges_lr3_c256 with style weight x2"),
+    # The parrots' stripes sit on a blurred background at the gallery's scale: crops at that scale (photos at 512
+    # px, as shipwreck's p512) let the peak loss see them there.
+    "ft_peak1_edges_lr3_c256_p512": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256, photo_size=512),
+                                     "ft_peak1_edges_lr3_c256 on 256-px crops of photos at 512 px"),
+    "ft_peak1_edges_lr3_c256_p512_2": Again("ft_peak1_edges_lr3_c256_p512"),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -428,10 +436,19 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         step = r.steps
         ck = load_checkpoint(r.state_path if step < steps else r.path)
         # The steps done so far, not the run's total: a snapshot may be shipped (train_builtins --install-from).
-        save_model(vdir / f"snap_{step:05d}.pt", ck.build_model(), style=ck.style,
+        save_model(vdir / f"snap_{step:05d}.pt", _as_shipped(ck.build_model()), style=ck.style,
                    train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
         print(f"[{name}] step {step}/{steps} {time.time() - t0:.0f} s {r.final_losses}", file=sys.stderr, flush=True)
     return out
+
+
+def _as_shipped(model):
+    """Every model with the margin the trainer now saves (snapshots and earlier runs have none), so runs and the
+    shipped built-ins are compared as they would ship."""
+    from styleengine.core.network import with_margin
+    from styleengine.train.trainer import DEFAULT_MARGIN
+
+    return model if model.config.margin else with_margin(model, DEFAULT_MARGIN)
 
 
 def _stylize(model, img: np.ndarray) -> np.ndarray:
@@ -467,7 +484,7 @@ def report(work: Path, out: Path, painting: str, variants: list[str], at_step: i
             print(f"[{name}] no {path.name} yet", file=sys.stderr)
             continue
         ck = load_checkpoint(path)
-        row, outputs[name] = _evaluate(ck.build_model(), photos, sd, cd)
+        row, outputs[name] = _evaluate(_as_shipped(ck.build_model()), photos, sd, cd)
         steps = ck.train_config["steps"] if name == "shipped" or at_step is None else at_step
         rows[name] = {"variant": name, "change": VARIANTS[name][1], "steps": steps,
                       **row, "train_config": ck.train_config}
@@ -549,7 +566,7 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
     calib_photos = work_phase_photos(work)
     rows = []
     for step, path in [(0, _builtin_model(painting))] + [(int(p.stem[5:]), p) for p in snaps]:
-        model = load_checkpoint(path).build_model()
+        model = _as_shipped(load_checkpoint(path).build_model())
         if not model.config.phase_bias:
             model, _ = phase_bias.calibrate(model, calib_photos)
         row, _ = _evaluate(model, photos, sd, cd)

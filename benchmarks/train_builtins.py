@@ -5,7 +5,7 @@
     nice python benchmarks/train_builtins.py --work W --refine --steps 200 --chunk 100 [--styles ...]
     python benchmarks/train_builtins.py --work W --install [--styles ...]
     python benchmarks/train_builtins.py --work W --styles starry_night --install-from W/runs/starry_night_ft_s768/model.pt
-    python benchmarks/train_builtins.py --work W --phase-bias [--styles ...]
+    python benchmarks/train_builtins.py --work W --refresh [--styles ...]
 
 Every built-in is the `fast` preset, trained from seed 0 or fine-tuned from one that was (`--init-from`; the shared
 ancestry keeps weight blending between built-ins meaningful), with the trainer's defaults for efficientnet-lite0 — the recipe chosen by
@@ -14,9 +14,10 @@ the preview grid and loss curve grow beside each run). `--install` writes each f
 its attribution, lineage and full training config, builds its bundle (FP32/FP16 ONNX, validated against
 torch) into styleengine/assets/styles/<name>.engine and records it in index.json. `--refine` instead fine-tunes
 each shipped built-in against the 4-px grid (refine_recipe; results in benchmarks/results/recipe/README.md).
-`--phase-bias` gives each shipped built-in the output bias that cancels its fixed 4-px pattern (core.phase_bias),
-measured on the training photos and checked on others as the trainer does at the end of a run: zero where it
-does not lower the outputs' peakiness.
+`--refresh` (formerly `--phase-bias`) gives each shipped built-in what the trainer adds at the end of a run: the
+margin of reflected input that keeps the border band out of the picture (core.network), and the output bias that
+cancels its fixed 4-px pattern (core.phase_bias), measured on the training photos and checked on others: zero
+where it does not lower the outputs' peakiness.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from styleengine.core import phase_bias
 from styleengine.core.checkpoint import load_checkpoint, save_model
+from styleengine.core.network import with_margin
 from styleengine.engine.builtin_styles import (
     PAINTINGS,
     STYLES_DIR,
@@ -42,7 +44,7 @@ from styleengine.engine.builtin_styles import (
 )
 from styleengine.export.build import build_bundle
 from styleengine.train.data import scan_images
-from styleengine.train.trainer import TrainConfig, phase_photos, train
+from styleengine.train.trainer import DEFAULT_MARGIN, TrainConfig, phase_photos, train
 
 SHARED_STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 PREVIEW_PHOTOS = ("kodim04.png", "chelsea.png", "cars_0050.png")  # held out of training, shown in the grid
@@ -154,14 +156,24 @@ def lineage_chain(init: dict | None, *, find_run, shipped_sha: str | None, shipp
     return " <- ".join(parts)
 
 
+def finish_as_trainer(net, work: Path):
+    """What the trainer adds at the end of a run, for a model made before it did (a snapshot, an older run): its
+    margin where it has none, and a phase bias measured with it (a bias it has is corrected by what is left).
+    Returns (model, phase-bias record)."""
+    if not net.config.margin:
+        net = with_margin(net, DEFAULT_MARGIN)
+    return phase_bias.calibrate(net, work_phase_photos(work))
+
+
 def install(painting: str, model: Path, work: Path) -> None:
     """Ship a finished model of `painting` (FP16 weights, today's attribution) as its built-in bundle. A model
-    without a phase bias (a snapshot taken before its run finished) gets one measured as the trainer would."""
+    without a margin or phase bias (a snapshot, a run from before the trainer added them) gets them as the trainer
+    would."""
     ck = load_checkpoint(model)
     c = ck.train_config
     net = ck.build_model()
-    if not net.config.phase_bias:
-        net, calib = phase_bias.calibrate(net, work_phase_photos(work))
+    if not net.config.margin or not net.config.phase_bias:
+        net, calib = finish_as_trainer(net, work)
         c = {**c, "phase_bias": asdict(calib)}
     summary = {"trainer": "styleengine.train.trainer", "preset": c["arch"]["preset"], "steps": c["steps"],
                "image_size": c["image_size"], "style_size": c["style_size"], "batch_size": c["batch_size"],
@@ -186,17 +198,19 @@ def work_phase_photos(work: Path) -> list:
     return phase_photos(scan_images(work / "photos").files)
 
 
-def add_phase_bias(painting: str, work: Path) -> None:
-    """Give the shipped built-in the phase bias the trainer now gives every run (core.phase_bias: measured on the
-    training photos, zero where it does not lower the peakiness on others); weights, lineage and recipe stay."""
+def refresh(painting: str, work: Path) -> None:
+    """Give the shipped built-in what the trainer now adds at the end of every run (finish_as_trainer: the margin,
+    and the phase bias measured with it, zero where it does not lower the peakiness on other photos); weights,
+    lineage and recipe stay."""
     ck = load_checkpoint(shipped_model(painting))
-    model, calib = phase_bias.calibrate(ck.build_model(), work_phase_photos(work))
+    model, calib = finish_as_trainer(ck.build_model(), work)
     record = asdict(calib)
     summary = {**read_index()[painting]["train"], "phase_bias": record}
     ship(painting, model, ck, {**ck.train_config, "phase_bias": record}, summary)
-    print(f"[{painting}] phase bias: {calib.rms_before:.2f} -> {calib.rms_after:.3f} levels rms on {calib.images} "
-          f"photos; peakiness {calib.peakiness_with:.3f}x with it, {calib.peakiness_without:.3f}x without on "
-          f"{calib.check_images} others: {'kept' if calib.kept else 'zero'}", flush=True)
+    print(f"[{painting}] margin {model.config.margin} px; phase bias: {calib.rms_before:.2f} -> "
+          f"{calib.rms_after:.3f} levels rms on {calib.images} photos; peakiness {calib.peakiness_with:.3f}x with "
+          f"it, {calib.peakiness_without:.3f}x without on {calib.check_images} others: "
+          f"{'kept' if calib.kept else 'zero'}", flush=True)
 
 
 def ship(painting: str, model: torch.nn.Module, ck, train_config: dict, summary: dict) -> None:
@@ -226,8 +240,9 @@ def main() -> None:
     ap.add_argument("--refine", action="store_true",
                     help="fine-tune each shipped built-in against the 4-px grid (refine_recipe)")
     ap.add_argument("--install", action="store_true", help="install finished runs (no training)")
-    ap.add_argument("--phase-bias", action="store_true",
-                    help="give the shipped built-ins a phase bias measured on WORK/photos (no training)")
+    ap.add_argument("--refresh", "--phase-bias", action="store_true",
+                    help="give the shipped built-ins the margin and phase bias (measured on WORK/photos) the trainer "
+                         "adds at the end of a run (no training)")
     ap.add_argument("--install-from", type=Path, default=None,
                     help="install this finished model as the (one) style given by --styles, e.g. a recipe_study run")
     args = ap.parse_args()
@@ -239,8 +254,8 @@ def main() -> None:
         sys.exit("--install-from installs one model: give its style with --styles NAME")
     torch.set_num_threads(args.threads)
     for painting in names:
-        if args.phase_bias:
-            add_phase_bias(painting, args.work)
+        if args.refresh:
+            refresh(painting, args.work)
         elif args.install_from:
             install(painting, args.install_from, args.work)
         elif args.install:

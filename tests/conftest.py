@@ -24,14 +24,15 @@ def runner():
         return CliRunner()
 
 
-def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1, phase_bias: bool = True):
-    """Random weights; with a random phase bias (as trained models have) unless phase_bias=False."""
+def make_tiny_model(seed: int = 0, widths=(4, 8, 16), blocks: int = 1, phase_bias: bool = True, margin: int = 8):
+    """Random weights; with a random phase bias and the trainer's 8-px margin (as trained models have) unless
+    phase_bias=False / margin=0."""
     import torch
 
     from styleengine.core.network import ArchConfig, TransformerNet
 
     torch.manual_seed(seed)
-    model = TransformerNet(ArchConfig("custom", tuple(widths), blocks, phase_bias=phase_bias))
+    model = TransformerNet(ArchConfig("custom", tuple(widths), blocks, phase_bias=phase_bias, margin=margin))
     # Random InstanceNorm affine params so the output is not a trivial function of the input.
     with torch.no_grad():
         for name, p in model.named_parameters():

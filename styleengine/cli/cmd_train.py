@@ -63,6 +63,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),
+        margin: Optional[int] = typer.Option(None, help="Pixels of reflected input the saved model adds around "
+                                                        "every image and crops from its output, keeping the "
+                                                        "border band trained networks paint out of the picture "
+                                                        "(a multiple of 4; default 8; 0 = none)."),
         checkpoint_every: int = typer.Option(500, help="Write a resumable train state every N steps (0 = off)."),
         preview_every: Optional[int] = typer.Option(None, help="Add a row to the preview grid every N steps "
                                                                "(default: --checkpoint-every; 0 = off)."),
@@ -84,7 +88,8 @@ def register(app: typer.Typer) -> None:
         from styleengine.train.trainer import TrainConfig
         from styleengine.train.trainer import train as run
 
-        options = {k: v for k, v in locals().items() if k not in ("resume", "overwrite", "json", "run", "TrainConfig")}
+        options = {k: v for k, v in locals().items() if k not in ("resume", "overwrite", "json", "run", "TrainConfig")
+                   and not (k == "margin" and v is None)}
         options.update(content_layers=_layers(content_layers), style_layers=_layers(style_layers),
                        preview_images=tuple(preview_images or ()))
         r = run(TrainConfig.from_options(**options), resume=resume, overwrite=overwrite)

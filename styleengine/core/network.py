@@ -4,6 +4,10 @@ Module names match pytorch/examples' TransformerNet (conv1.conv2d, in1, ..., res
 their state dicts load unchanged. The network works on float RGB NCHW in the 0-255 range, like theirs.
 Any input size works: the input is reflection-padded to a multiple of 4 and the output cropped back.
 
+Trained networks can paint the outermost 6-7 rows and columns as a checkered band (fine detail 1.3-2x the
+interior's on four of the built-ins). With a `margin`, the input is reflection-padded by that many pixels on every side and the output
+cropped back, so the band falls in the margin; a multiple of 4 keeps the 4-px phase below aligned.
+
 The two stride-2 stages let a trained network add a small pattern locked to the pixel position mod 4
 (core.phase_pattern). With `phase_bias`, the network carries a (3, 4, 4) output bias, tiled over the image, that
 cancels it; core.phase_bias measures it on photos.
@@ -11,13 +15,17 @@ cancels it; core.phase_bias measures it on photos.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .phase_pattern import BIAS_SHAPE, PHASE
+
+# The margin is added in reflections of this many pixels: each needs a side longer than it, which the padding to a
+# multiple of 4 gives every input of MIN_SIDE or more, and a multiple of the 4-px phase keeps the phase bias aligned.
+MARGIN_STEP = PHASE
 
 
 @dataclass(frozen=True)
@@ -28,17 +36,24 @@ class ArchConfig:
     widths: tuple[int, int, int] = (32, 64, 128)
     blocks: int = 5
     phase_bias: bool = False  # a (3, 4, 4) output bias tiled over the image (module doc)
+    margin: int = 0  # px of reflected input around the image, cropped from the output (module doc)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.margin, bool) or not isinstance(self.margin, int) or self.margin < 0 \
+                or self.margin % MARGIN_STEP:
+            raise ValueError(f"margin must be a multiple of {MARGIN_STEP} pixels >= 0 (got {self.margin!r})")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
-        if not self.phase_bias:  # written only when set, so files without it stay readable by older versions
-            del d["phase_bias"]
+        for key in ("phase_bias", "margin"):  # written only when set, so such files stay readable by older versions
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArchConfig":
-        unknown = set(d) - {"preset", "widths", "blocks", "phase_bias"}
+        unknown = set(d) - {"preset", "widths", "blocks", "phase_bias", "margin"}
         if unknown:
             raise ValueError(f"architecture config has fields this version does not know: {sorted(unknown)} "
                              "(written by a newer styleengine?)")
@@ -50,7 +65,11 @@ class ArchConfig:
         phase_bias = d.get("phase_bias", False)
         if len(widths) != 3 or min(widths) < 1 or blocks < 0 or not isinstance(phase_bias, bool):
             raise ValueError(f"invalid architecture config {d!r}")
-        return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks, phase_bias=phase_bias)
+        try:
+            return cls(preset=str(d.get("preset", "custom")), widths=widths, blocks=blocks, phase_bias=phase_bias,
+                       margin=d.get("margin", 0))
+        except ValueError as exc:
+            raise ValueError(f"invalid architecture config {d!r}: {exc}") from None
 
 
 PRESETS: dict[str, ArchConfig] = {
@@ -133,6 +152,9 @@ class TransformerNet(nn.Module):
         # Two stride-2 convs and two x2 upsamples only round-trip sizes divisible by 4. Padding and cropping
         # unconditionally (often by 0) keeps the exported graph free of shape-dependent branches.
         x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="reflect")
+        m = self.config.margin
+        for _ in range(m // MARGIN_STEP):
+            x = F.pad(x, (MARGIN_STEP,) * 4, mode="reflect")
         y = F.relu(self.in1(self.conv1(x)))
         y = F.relu(self.in2(self.conv2(y)))
         y = F.relu(self.in3(self.conv3(y)))
@@ -145,7 +167,14 @@ class TransformerNet(nn.Module):
             # A broadcast over (rows/4, 4, cols/4, 4) views: no tiled copy of the bias is made.
             n, c, hp, wp = y.shape
             y = (y.reshape(n, c, hp // PHASE, PHASE, wp // PHASE, PHASE) + self.phase_bias).reshape(n, c, hp, wp)
-        return y[..., :h, :w]
+        return y[..., m:m + h, m:m + w]
+
+
+def with_margin(model: TransformerNet, margin: int) -> TransformerNet:
+    """A copy of `model` (same weights, same mode) that adds `margin` px of reflected input (ArchConfig.margin)."""
+    new = TransformerNet(replace(model.config, margin=margin)).to(next(model.parameters()).device)
+    new.load_state_dict(model.state_dict())
+    return new.train(model.training)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -29,7 +29,8 @@ def test_gallery_script_on_a_tiny_bundle(tiny_bundle, tmp_path):
     assert all(m["peakiness_x_photo"] > 0 and m["style_distance"] is None for m in metrics.values())
     mean = json.loads((tmp_path / "gallery.json").read_text())["mean"]["tiny"]
     # no painting: no style distance to average
-    assert set(mean) == {"peakiness_x_photo", "grid_error", "content_distance"}
+    assert set(mean) == {"peakiness_x_photo", "grid_error", "content_distance", "border_band"}
+    assert all(m["border_band"] > 0 and m["border_band_photo"] > 0 for m in metrics.values())
     assert all(m["grid_error"] >= 0 for m in metrics.values())
     assert abs(mean["peakiness_x_photo"] - sum(m["peakiness_x_photo"] for m in metrics.values()) / 4) < 1e-3
 

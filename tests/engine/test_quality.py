@@ -43,3 +43,18 @@ def test_grid_error_is_zero_for_a_shift_equivariant_filter_and_sees_a_grid_fixed
 
     assert quality.grid_error(invert, photo, margin=8) == 0.0
     assert quality.grid_error(gridded, photo, margin=8) > 5.0
+
+
+def test_border_band_sees_a_checkered_band_along_the_edges_only():
+    rng = np.random.default_rng(0)
+    smooth = np.repeat(np.linspace(0, 255, 96)[None, :, None], 64, 0).repeat(3, 2)
+    img = np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255)
+    base = quality.border_band(img)
+    assert 0.7 < base < 1.4  # the same noise everywhere
+    banded = img.copy()
+    checker = 40 * ((np.indices((6, 96)).sum(0) % 2) - 0.5)
+    banded[:6] += checker[..., None]  # a checkered band along the top
+    assert quality.border_band(banded) > 2 * base
+    inner = img.copy()
+    inner[30:36] += checker[..., None]  # the same band inside the picture is not a border band
+    assert quality.border_band(inner) < base

@@ -21,7 +21,7 @@ def test_tiny_bundle_layout_and_manifest(tiny_bundle, tiny_checkpoint):
     assert m["format"] == BUNDLE_FORMAT
     assert m["source_sha256"] == sha256_file(tiny_checkpoint)
     assert m["io"]["input"]["dtype"] == "uint8" and m["io"]["input"]["layout"] == "NHWC"
-    assert m["arch"] == {"preset": "custom", "widths": [4, 8, 16], "blocks": 1, "phase_bias": True}
+    assert m["arch"] == {"preset": "custom", "widths": [4, 8, 16], "blocks": 1, "phase_bias": True, "margin": 8}
     assert m["created_by"].startswith("styleengine ")
     for precision in ("fp32", "fp16"):
         assert m["onnx"][precision]["sha256"] == sha256_file(b.onnx(precision))

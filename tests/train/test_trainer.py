@@ -13,7 +13,7 @@ import torch
 from styleengine.core.checkpoint import MODEL_FORMAT, TRAIN_STATE_FORMAT, load_checkpoint
 from styleengine.core.errors import StyleEngineError
 from styleengine.core.network import ArchConfig
-from styleengine.train.trainer import TrainConfig, jitter, train
+from styleengine.train.trainer import DEFAULT_MARGIN, TrainConfig, jitter, train
 
 TINY = ArchConfig("custom", (4, 8, 16), 1)
 RUN_OPTIONS = ("resume", "overwrite", "stop_after")
@@ -63,9 +63,10 @@ def test_short_run_with_efficientnet_lowers_style_loss_and_writes_self_describin
     assert log[-1]["loss"] < 0.6 * log[0]["loss"] and log[-1]["style"] < 0.92 * log[0]["style"], log
     assert r.skipped_files == 1
     ckpt = load_checkpoint(out)
-    # Trained without the phase bias, saved with it, measured on some photos and checked on others (the recipe
-    # records how, and whether it was kept: a bias that did not help is zero).
-    assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == replace(TINY, phase_bias=True)
+    # Trained without the phase bias and the margin, saved with both, the bias measured with the margin on some
+    # photos and checked on others (the recipe records how, and whether it was kept: a bias that did not help is
+    # zero).
+    assert ckpt.source_format == MODEL_FORMAT and ckpt.arch == replace(TINY, phase_bias=True, margin=DEFAULT_MARGIN)
     calib = ckpt.train_config["phase_bias"]
     assert calib["images"] >= 1 and calib["check_images"] >= 1 and calib["rms_after"] < calib["rms_before"]
     assert calib["kept"] == (calib["peakiness_with"] < calib["peakiness_without"])
@@ -313,6 +314,23 @@ def test_init_from_starts_from_another_models_weights_and_is_recorded(tmp_path, 
     other = ArchConfig("custom", (4, 8, 8), 1)
     with pytest.raises(StyleEngineError, match="init-from"):
         run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, arch=other, init_from=base.path))
+
+
+def test_margin_is_added_to_the_saved_model_only_and_fine_tunes_start_from_any(tmp_path, photos, style):
+    # The train state (what resumes) has no margin; the model file has the one asked for, and a fine-tune starts
+    # from a model with or without one.
+    r = run(style, photos, tmp_path / "m0.pt", **_tiny(steps=2, margin=0, checkpoint_every=1))
+    assert load_checkpoint(r.path).arch.margin == 0
+    assert load_checkpoint(r.state_path).arch.margin == 0
+    wide = run(style, photos, tmp_path / "m16.pt", **_tiny(steps=1, margin=16, init_from=r.path))
+    assert load_checkpoint(wide.path).arch.margin == 16
+    back = run(style, photos, tmp_path / "back.pt", **_tiny(steps=1, margin=0, lr=1e-12, init_from=wide.path))
+    a, b = load_checkpoint(wide.path), load_checkpoint(back.path)
+    assert b.arch.margin == 0 and torch.allclose(a.state_dict["res1.conv1.conv2d.weight"],
+                                                 b.state_dict["res1.conv1.conv2d.weight"], atol=1e-6)
+    for bad in (-4, 6):
+        with pytest.raises(StyleEngineError, match="margin must be a multiple of 4"):
+            run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, margin=bad))
 
 
 def test_cpu_training_output_conv_hook_keeps_numerics(tmp_path):
