@@ -395,9 +395,18 @@ def test_cli_train_writes_model_and_reports_errors_with_exit_code_2(tmp_path, ph
     assert res.exit_code == 0, res.output
     ckpt = load_checkpoint(out)
     assert ckpt.arch.preset == "fast" and ckpt.loss_net == "efficientnet-lite0 (random weights)"
-    assert ckpt.train_config["peak_weight"] == 0.5
+    assert ckpt.train_config["peak_weight"] == 0.5 and ckpt.arch.margin == DEFAULT_MARGIN
     assert json.loads(res.stdout)["steps"] == 2
     # stderr is no terminal here: progress comes as plain lines (every --log-every steps), not a bar
     assert "train: 2/2 step (100%)" in res.stderr and "loss " in res.stderr
+    res = runner.invoke(app, ["train", str(style), str(photos), "-o", str(tmp_path / "m.pt"), "--preset", "fast",
+                              "--loss-net", "efficientnet-lite0", "--random-loss-net", "--steps", "1",
+                              "--image-size", "32", "--style-size", "48", "--batch-size", "1",
+                              "--checkpoint-every", "0", "--margin", "0"])
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(tmp_path / "m.pt").arch.margin == 0
+    res = runner.invoke(app, ["train", str(style), str(photos), "-o", str(tmp_path / "y.pt"), "--margin", "6"])
+    assert res.exit_code == 2 and "error: margin must be a multiple of 4" in res.output
+    assert not (tmp_path / "y.pt").exists()
     res = runner.invoke(app, ["train", str(style), str(tmp_path / "nothing"), "-o", str(tmp_path / "x.pt")])
     assert res.exit_code == 2 and "error: data folder not found" in res.output
