@@ -48,7 +48,7 @@ from styleengine.core.loss_networks import (
     loss_net_defaults,
     swag,
 )
-from styleengine.core.network import MARGIN_STEP, ArchConfig, TransformerNet
+from styleengine.core.network import MARGIN_STEP, ArchConfig, TransformerNet, with_margin
 from styleengine.core.network import preset as preset_config
 from styleengine.core.shapes import MIN_SIDE
 
@@ -622,11 +622,13 @@ class Trainer:
     def preview(self, step: int) -> None:
         was_training = self.model.training
         self.model.eval()
+        # What the saved model will paint: with its margin, or the border band it keeps out would show here.
+        net = with_margin(self.model, self.cfg.margin) if self.cfg.margin else self.model
         outs = []
         with torch.no_grad():
             for photo in self.preview_inputs:
                 x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().to(self.dev)
-                y = self.model(x).float().clamp(0, 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
+                y = net(x).float().clamp(0, 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
                 outs.append(y)
         self.model.train(was_training)
         self.grid.add(step, outs)

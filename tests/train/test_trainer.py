@@ -328,6 +328,14 @@ def test_margin_is_added_to_the_saved_model_only_and_fine_tunes_start_from_any(t
     a, b = load_checkpoint(wide.path), load_checkpoint(back.path)
     assert b.arch.margin == 0 and torch.allclose(a.state_dict["res1.conv1.conv2d.weight"],
                                                  b.state_dict["res1.conv1.conv2d.weight"], atol=1e-6)
+    # The preview shows what the saved model paints: the same trained weights (the phase bias is measured with
+    # the margin), but with the margin.
+    shows = {m: run(style, photos, tmp_path / f"p{m}.pt", **_tiny(steps=1, margin=m, init_from=r.path,
+                                                                   preview_every=1)) for m in (0, 8)}
+    a, b = (load_checkpoint(shows[m].path) for m in (0, 8))
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict if k != "phase_bias")
+    rows = [(tmp_path / f"p{m}.previews" / "step_0000001.jpg").read_bytes() for m in (0, 8)]
+    assert rows[0] != rows[1]
     for bad in (-4, 6):
         with pytest.raises(StyleEngineError, match="margin must be a multiple of 4"):
             run(style, photos, tmp_path / "x.pt", **_tiny(steps=1, margin=bad))
