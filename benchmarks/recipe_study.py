@@ -445,10 +445,9 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
 def _as_shipped(model):
     """Every model with the margin the trainer now saves (snapshots and earlier runs have none), so runs and the
     shipped built-ins are compared as they would ship."""
-    from styleengine.core.network import with_margin
-    from styleengine.train.trainer import DEFAULT_MARGIN
+    from train_builtins import with_trainer_margin
 
-    return model if model.config.margin else with_margin(model, DEFAULT_MARGIN)
+    return with_trainer_margin(model)
 
 
 def _stylize(model, img: np.ndarray) -> np.ndarray:

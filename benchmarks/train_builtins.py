@@ -156,13 +156,16 @@ def lineage_chain(init: dict | None, *, find_run, shipped_sha: str | None, shipp
     return " <- ".join(parts)
 
 
+def with_trainer_margin(net):
+    """`net` with the margin the trainer now saves every model with, where it has none (snapshots, older runs)."""
+    return net if net.config.margin else with_margin(net, DEFAULT_MARGIN)
+
+
 def finish_as_trainer(net, work: Path):
     """What the trainer adds at the end of a run, for a model made before it did (a snapshot, an older run): its
     margin where it has none, and a phase bias measured with it (a bias it has is corrected by what is left).
     Returns (model, phase-bias record)."""
-    if not net.config.margin:
-        net = with_margin(net, DEFAULT_MARGIN)
-    return phase_bias.calibrate(net, work_phase_photos(work))
+    return phase_bias.calibrate(with_trainer_margin(net), work_phase_photos(work))
 
 
 def install(painting: str, model: Path, work: Path) -> None:

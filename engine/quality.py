@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from styleengine.core.errors import StyleEngineError
+from styleengine.core.spectrum import luma
 
 METRIC_NET = "efficientnet-lite0"
 # Fixed for comparability: the taps the built-ins were first trained with.
@@ -43,7 +44,7 @@ def border_band(image: np.ndarray, *, width: int = 6, inset: int = 16) -> float:
     """Fine detail in the outermost `width` rows and columns over the interior's (more than `inset` px in): mean
     |Laplacian| of luma, the four edges together. Photos score about 0.3-1.5 (their edges are often out of focus);
     a network that paints a checkered band along the borders scores 2 or more."""
-    y = np.asarray(image, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+    y = luma(image)
     lap = np.abs(4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:])
     band = np.ones(lap.shape, bool)
     band[width:-width, width:-width] = False

@@ -48,7 +48,7 @@ from styleengine.core.loss_networks import (
     loss_net_defaults,
     swag,
 )
-from styleengine.core.network import MARGIN_STEP, ArchConfig, TransformerNet, with_margin
+from styleengine.core.network import ArchConfig, TransformerNet, with_margin
 from styleengine.core.network import preset as preset_config
 from styleengine.core.shapes import MIN_SIDE
 
@@ -113,9 +113,9 @@ class TrainConfig:
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
     # Reflected input the saved model adds around every image and crops from its output (core.network's margin):
-    # the border band trained networks paint falls outside the picture. A multiple of 4; training runs without
-    # it (13% more pixels per 256-px crop for a band the losses see either way).
-    margin: int = DEFAULT_MARGIN
+    # the border band trained networks paint falls outside the picture. A multiple of 4 (None: DEFAULT_MARGIN);
+    # training runs without it (13% more pixels per 256-px crop for a band the losses see either way).
+    margin: int | None = None
     # what the run writes beside the output
     checkpoint_every: int = 500
     preview_every: int | None = None  # default: checkpoint_every; 0 = off
@@ -196,8 +196,11 @@ class TrainConfig:
             raise StyleEngineError(f"plain_steps must be >= 0 (got {self.plain_steps})")
         if self.plain_style_weight is not None and self.plain_style_weight < 0:
             raise StyleEngineError(f"plain_style_weight must be >= 0 (got {self.plain_style_weight})")
-        if self.margin < 0 or self.margin % MARGIN_STEP:
-            raise StyleEngineError(f"margin must be a multiple of {MARGIN_STEP} pixels >= 0 (got {self.margin})")
+        if self.margin is not None:
+            try:  # the network's own rule
+                ArchConfig(margin=self.margin)
+            except ValueError as exc:
+                raise StyleEngineError(str(exc)) from None
         if self.steps is not None and self.steps < 1:
             raise StyleEngineError(f"steps must be >= 1 (got {self.steps})")
         if self.epochs is not None and self.epochs <= 0:
@@ -342,8 +345,9 @@ class Trainer:
         self.t_start = time.time()
         # Trained without the phase bias; finish() measures it on the photos and adds it where it helps
         # (core.phase_bias).
-        # Trained without the margin too (finish() adds cfg.margin to the saved model).
+        # Trained without the margin too (finish() adds it to the saved model).
         self.arch = replace(cfg.arch or _preset(cfg.preset), phase_bias=False, margin=0)
+        self.margin = DEFAULT_MARGIN if cfg.margin is None else cfg.margin
         defaults = loss_net_defaults(cfg.loss_net)
         self.content_layers = tuple(cfg.content_layers or defaults.content_layers)
         self.style_layers = tuple(cfg.style_layers or defaults.style_layers)
@@ -623,7 +627,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         # What the saved model will paint: with its margin, or the border band it keeps out would show here.
-        net = with_margin(self.model, self.cfg.margin) if self.cfg.margin else self.model
+        net = with_margin(self.model, self.margin) if self.margin else self.model
         outs = []
         with torch.no_grad():
             for photo in self.preview_inputs:
@@ -659,7 +663,7 @@ class Trainer:
         elif self.main:
             if self.grid is not None and step % (self.preview_every or 1) != 0:
                 self.preview(step)
-            model_cpu = TransformerNet(replace(self.arch, margin=cfg.margin))
+            model_cpu = TransformerNet(replace(self.arch, margin=self.margin))
             model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()})
             model_cpu, calib = phase_bias.calibrate(model_cpu, phase_photos(self.scan.files))
             log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after; "

@@ -88,8 +88,7 @@ def register(app: typer.Typer) -> None:
         from styleengine.train.trainer import TrainConfig
         from styleengine.train.trainer import train as run
 
-        options = {k: v for k, v in locals().items() if k not in ("resume", "overwrite", "json", "run", "TrainConfig")
-                   and not (k == "margin" and v is None)}
+        options = {k: v for k, v in locals().items() if k not in ("resume", "overwrite", "json", "run", "TrainConfig")}
         options.update(content_layers=_layers(content_layers), style_layers=_layers(style_layers),
                        preview_images=tuple(preview_images or ()))
         r = run(TrainConfig.from_options(**options), resume=resume, overwrite=overwrite)

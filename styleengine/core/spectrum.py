@@ -14,11 +14,16 @@ PEAK_PERCENTILE = 99.99
 RING_WIDTH = 0.01  # cycles/pixel
 
 
+def luma(img: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of an HxWx3 RGB image as float64 (an HxW image as it is)."""
+    rgb = np.asarray(img, dtype=np.float64)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
+
+
 def _relative_spectrum(img: np.ndarray):
     """The luminance FFT magnitude (Hann window) over the median of its ring (frequencies of the same radius),
     with the frequencies (cycles/px) of each bin and the mask of the mid band (rings with a median of 0 left out)."""
-    rgb = np.asarray(img, dtype=np.float64)
-    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114 if rgb.ndim == 3 else rgb
+    y = luma(img)
     y = y - y.mean()
     h, w = y.shape
     y = y * np.outer(np.hanning(h), np.hanning(w))
