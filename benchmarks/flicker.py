@@ -131,7 +131,7 @@ def markdown(doc: dict) -> str:
 
 def parse_variant(spec: str) -> tuple[str, TemporalConfig]:
     """"NAME=FIELD:VALUE,FIELD:VALUE" -> (NAME, TemporalConfig with those fields; the rest default)."""
-    name, _, fields = spec.partition("=")
+    name, _, fields = spec.rpartition("=")  # the name may hold "=" (b=0.5 ...), the fields do not
     if not name or not fields:
         sys.exit(f"--variant {spec!r}: expected NAME=FIELD:VALUE[,FIELD:VALUE]")
     kw = {}
@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     doc = {"benchmark": "flicker", "frames": args.frames, "max_size": args.max_size,
            "metric": reports[0]["metric"] if reports else None,
            "style_metric": reports[0]["style_metric"] if reports else None,
+           "stabilizer_default": TemporalConfig().to_dict(),
+           "variant_configs": {f"temporal {k}": c.to_dict() for k, c in configs.items()},
            "reports": reports, "stabilizer_cost": costs, "pipeline": pipe, "environment": environment()}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

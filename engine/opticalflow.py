@@ -9,7 +9,8 @@ pixel grid. That is the map cv2.remap wants (OpenCV DIS: calc(I0=cur, I1=prev) g
 Occlusion test (Ruder et al. GCPR 2016, as in Lai et al. 2018's detect_occlusion): a pixel is unreliable
 where following the flow to the other frame and back does not return home,
 |f + b~|^2 > 0.01 (|f|^2 + |b~|^2) + 0.5, at motion boundaries |grad f|^2 > 0.01 |f|^2 + 0.002,
-or where the flow leaves the frame. Thresholds are in pixels of the grid the flow lives on.
+or where the flow leaves the frame. Thresholds are in pixels of the grid the flow lives on. The flicker meter
+applies all three; the stabilizer can leave the motion-boundary test out (TemporalConfig.motion_boundaries).
 
 cv2 is imported inside functions (engine modules must import without it).
 """
@@ -102,23 +103,30 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def consistent_mask(flow_cur: np.ndarray, flow_prev: np.ndarray) -> np.ndarray:
-    """Forward-backward check. flow_cur: cur->prev backward map; flow_prev: prev->cur. Bool (H, W), True = reliable."""
-    cv2 = _cv2()
+def consistent_mask(flow_cur: np.ndarray, flow_prev: np.ndarray, *, boundaries: bool = True) -> np.ndarray:
+    """Forward-backward check. flow_cur: cur->prev backward map; flow_prev: prev->cur. Bool (H, W), True = reliable.
+    `boundaries`: also distrust steep flow gradients (motion boundaries)."""
     h, w = flow_cur.shape[:2]
     back = warp(flow_prev, flow_cur)  # b~(x) = flow_prev(x + flow_cur(x))
     s = flow_cur + back
     ok = (s ** 2).sum(-1) <= 0.01 * ((flow_cur ** 2).sum(-1) + (back ** 2).sum(-1)) + 0.5
+    if boundaries:
+        ok &= _smooth_flow(flow_cur)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    tx, ty = gx + flow_cur[..., 0], gy + flow_cur[..., 1]
+    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    return ok
+
+
+def _smooth_flow(flow_cur: np.ndarray) -> np.ndarray:
+    """Bool (H, W): no motion boundary, |grad f|^2 <= 0.01 |f|^2 + 0.002."""
+    cv2 = _cv2()
     gx_u = cv2.Sobel(flow_cur[..., 0], cv2.CV_32F, 1, 0, ksize=1)
     gy_u = cv2.Sobel(flow_cur[..., 0], cv2.CV_32F, 0, 1, ksize=1)
     gx_v = cv2.Sobel(flow_cur[..., 1], cv2.CV_32F, 1, 0, ksize=1)
     gy_v = cv2.Sobel(flow_cur[..., 1], cv2.CV_32F, 0, 1, ksize=1)
     grad2 = gx_u ** 2 + gy_u ** 2 + gx_v ** 2 + gy_v ** 2
-    ok &= grad2 <= 0.01 * (flow_cur ** 2).sum(-1) + 0.002
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    tx, ty = gx + flow_cur[..., 0], gy + flow_cur[..., 1]
-    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    return ok
+    return grad2 <= 0.01 * (flow_cur ** 2).sum(-1) + 0.002
 
 
 @dataclass
@@ -148,11 +156,12 @@ class FlowField:
         return self.mask_at(size) >= 0.5
 
 
-def flow_between(dis, prev_gray: np.ndarray, cur_gray: np.ndarray) -> FlowField:
-    """Backward and forward DIS flow between two small grey frames, with their consistency mask."""
+def flow_between(dis, prev_gray: np.ndarray, cur_gray: np.ndarray, *, boundaries: bool = True) -> FlowField:
+    """Backward and forward DIS flow between two small grey frames, with their consistency mask
+    (consistent_mask's `boundaries`)."""
     fw_cur = dis.calc(cur_gray, prev_gray, None)  # cur -> prev
     fw_prev = dis.calc(prev_gray, cur_gray, None)  # prev -> cur
-    mask = consistent_mask(fw_cur, fw_prev)
+    mask = consistent_mask(fw_cur, fw_prev, boundaries=boundaries)
     warped = warp(prev_gray, fw_cur)
     residual = float(np.abs(cur_gray.astype(np.float32) - warped.astype(np.float32)).mean() / 255.0)
     return FlowField(fw_cur, mask, residual)

@@ -5,6 +5,7 @@ For frame t with input I_t and per-frame stylization S_t:
     flow   = DIS(grey(I_t) -> grey(I_{t-1})) on frames downscaled to `flow_size` long side (backward map)
     W      = warp(O_{t-1}, flow)                     previous *output* moved onto frame t
     M      = forward-backward consistent AND |grey(I_t) - warp(grey(I_{t-1}))| small   (0..1, soft edges)
+             (no motion-boundary test by default: see TemporalConfig.motion_boundaries)
     D      = W - S_t,   L = Gaussian(D, low_sigma)   (the coarse band of the difference: colour and shading)
     O_t    = S_t + M * (blend * D + clip((low_blend - blend) * L, +-low_max_step))
            (= blend * (D - L) + low_blend * L where the clip does not bite; blend 0.5, low_blend 0.9, 4 levels)
@@ -56,6 +57,15 @@ class TemporalConfig:
     # ultrafast at 1/4 scale was measurably worse than no blending on the sample clip (benchmarks/flicker.py).
     flow_size: int = 480
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium (speed vs alignment)
+    # Also distrust steep flow gradients (Ruder/Lai's motion-boundary test, which the flicker meter applies). On
+    # DIS flow it flags smooth non-rigid motion (a deforming body, swaying grass) as boundaries: on Big Buck
+    # Bunny 82% of the pixels the stabilizer left to the fresh frame while the meter trusted them failed this
+    # test alone, and they carried about half of the remaining flicker. Occlusions at real boundaries already
+    # fail the forward-backward and photometric tests. Off, against on (seven built-ins,
+    # benchmarks/results/flicker_round19.md): warping error 0.28-0.59x of per-frame instead of 0.33-0.68x on Big
+    # Buck Bunny, 0.08-0.14x instead of 0.17-0.24x on cars_432p, style change +2 to +10 points; at blend 0.45
+    # it flickers less than the test at 0.5 with no more style change on Big Buck Bunny.
+    motion_boundaries: bool = False
     recursive: bool = True  # blend with the previous *output* (stronger) or the previous stylized frame
     photometric_threshold: float = 0.08  # per-pixel |grey diff| (0-1) after warping above which a pixel is untrusted
     cut_residual: float = 0.08  # mean flow-compensated grey change (0-1) that counts as a scene cut
@@ -145,7 +155,7 @@ class TemporalStabilizer(FrameFilter):
             return Motion(None)
         if self._dis is None:
             self._dis = of.make_dis(cfg.flow_preset)
-        field_ = of.flow_between(self._dis, prev, gray)
+        field_ = of.flow_between(self._dis, prev, gray, boundaries=cfg.motion_boundaries)
         # Photometric check on the small frames: lighting changes and flow errors the FB test misses.
         warped = of.warp(prev, field_.flow)
         field_.mask &= np.abs(gray.astype(np.int16) - warped.astype(np.int16)) <= cfg.photometric_threshold * 255.0

@@ -92,11 +92,14 @@ def test_fp16_overflow(tmp_path):
 
 def test_flicker(tmp_path):
     stem = tmp_path / "flicker"
-    run_smoke("flicker.py", "--output", str(stem), "--single-band", "--variant", "sigma3=low_sigma:3,recursive:no")
+    run_smoke("flicker.py", "--output", str(stem), "--single-band", "--variant",
+              "b=0.5 sigma3=low_sigma:3,recursive:no,motion_boundaries:yes")  # a name may hold "="
     doc = load(stem.with_suffix(".json"))
     (rep,) = doc["reports"]
     assert [v["variant"] for v in rep["variants"]] == ["input", "per-frame", "temporal b=0.5",
-                                                       "temporal b=0.5 one band", "temporal sigma3"]
+                                                       "temporal b=0.5 one band", "temporal b=0.5 sigma3"]
+    assert doc["variant_configs"]["temporal b=0.5 sigma3"]["motion_boundaries"] is True
+    assert doc["stabilizer_default"]["motion_boundaries"] is False
     assert doc["pipeline"]["fps_off"] > 0
     assert [c["stabilizer"] for c in doc["stabilizer_cost"]] == ["default", "one band"]
 

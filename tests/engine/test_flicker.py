@@ -62,6 +62,18 @@ def test_occlusion_mask_rejects_pixels_that_leave_the_frame_and_inconsistent_flo
     assert not bad.any()
 
 
+def test_motion_boundary_test_flags_steep_but_consistent_flow_only_when_asked():
+    h, w = 40, 60
+    f = np.zeros((h, w, 2), np.float32)
+    f[..., 0] = (0.5 * np.sin(2 * np.pi * np.arange(h) / 20))[:, None]  # rows sway: smooth non-rigid motion
+    b = -f  # rows move horizontally only, so the backward flow at the moved point is exactly -f
+    inner = (slice(None), slice(2, w - 2))
+    assert opticalflow.consistent_mask(f, b, boundaries=False)[inner].all()
+    with_test = opticalflow.consistent_mask(f, b)
+    assert with_test[5, 2:-2].all() and with_test[15, 2:-2].all()  # the sway's turning points: flat flow
+    assert not with_test[10, 2:-2].any()  # where it is steepest
+
+
 def test_temporal_difference_proxy():
     still = [sample_photo()[:64, :64]] * 3
     assert flicker.temporal_difference(still) == 0.0

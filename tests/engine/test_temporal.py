@@ -73,6 +73,22 @@ def test_motion_fallback_is_where_apply_keeps_the_fresh_frame():
     assert np.array_equal(fb, moved.field.at(size)[1] < 0.5)
 
 
+def test_smooth_non_rigid_motion_is_trusted_unless_motion_boundaries_are_tested():
+    from styleengine.engine import opticalflow
+
+    photo = sample_photo()[:160, :208]
+    h, w = photo.shape[:2]
+    sway = np.zeros((h, w, 2), np.float32)
+    sway[..., 0] = (2.0 * np.sin(2 * np.pi * np.arange(h) / 40))[:, None]
+    frames = [photo, opticalflow.warp(photo, sway)]
+    fallback = {}
+    for boundaries in (False, True):
+        stab = TemporalStabilizer(motion_boundaries=boundaries)
+        motion = [stab.analyze(f) for f in frames][-1]
+        fallback[boundaries] = motion.fallback((w, h)).mean()
+    assert fallback[False] < 0.1 and fallback[True] > 2 * fallback[False]
+
+
 def test_blend_zero_is_identity_and_reset_forgets():
     frames = translated_clip(3)
     styl = _flickery(frames)
