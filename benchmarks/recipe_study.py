@@ -45,6 +45,8 @@ VIDEO_FRAMES = {"cars_432p.mp4": (20, 80, 140, 200, 260, 320), "big_buck_bunny_7
 # Terms a variant does not name are pinned (off, and one style weight throughout), so later trainer defaults do
 # not change what an earlier round ran.
 PINNED = dict(peak_weight=0.0, plain_steps=0)
+WHOLE_RECIPE = ("lr", "loss_jitter", "photo_size", "peak_weight", "shift_weight", "spike_weight", "stability_weight",
+                "swag_temperature", "plain_steps", "plain_style_weight")
 BASE = dict(preset="fast", loss_net="efficientnet-lite0", image_size=256, style_size=512, batch_size=4, lr=1e-3,
             seed=0, style_weight=0.5, tv_weight=100.0, loss_jitter=0, **PINNED)
 NO_STEM = ["block1.expand", "block3.expand", "block5.expand", "block8.expand"]
@@ -151,6 +153,9 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
                 "shipped built-in fine-tuned, its recipe + loss jitter 4 + shift loss 50, TV weight x10"),
     # Training length: the shipped built-in trained on with exactly its own recipe (snapshots every chunk).
     "ft_long": (dict(OWN), "shipped built-in trained on with its own recipe (loss jitter 4, shift loss 50), for length"),
+    "len_whole": (dict(from_builtin=True, whole_recipe=True),
+                  "shipped built-in trained on with the whole recipe it was made with (lr, extra losses, crop scale), "
+                  "for length"),
     "ft128_long": (dict(OWN_128), "shipped built-in trained on with its own recipe (loss jitter 4, no shift loss), "
                                   "128-px crops of 256-px photos, for length"),
     # Against the stroke texture's spectral peaks directly (losses.peak_loss); ft_long is the control.
@@ -393,12 +398,22 @@ def variant_config(name: str, work: Path, painting: str) -> dict:
         init = work / "runs" / f"{painting}_{overrides['from_variant']}" / "model.pt"
         if not init.exists():
             sys.exit(f"train {init.parent.name} first")
-    cfg = {**model_recipe(init), **PINNED, **overrides, "init_from": init}
+    whole = _whole_recipe(init) if overrides.pop("whole_recipe", False) else {}
+    cfg = {**model_recipe(init), **PINNED, **whole, **overrides, "init_from": init}
     for key in ("from_builtin", "from_variant"):
         cfg.pop(key, None)
     cfg["style_weight"] *= cfg.pop("style_weight_scale", 1.0)
     cfg["tv_weight"] *= cfg.pop("tv_weight_scale", 1.0)
     return _one_style_weight(cfg)
+
+
+def _whole_recipe(model: Path) -> dict:
+    """The rest of the recipe a model was made with (model_recipe leaves these to each variant): its optimizer,
+    extra losses and crop scale."""
+    from styleengine.core.checkpoint import load_checkpoint
+
+    c = load_checkpoint(model).train_config
+    return {k: c[k] for k in WHOLE_RECIPE if k in c}
 
 
 def _one_style_weight(cfg: dict) -> dict:
