@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,20 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("kodim23.jpg", "kodim14.jpg", "chelsea.jpg", "bunny_frame.jpg")
 
 
 @pytest.fixture(scope="module")
 def equal_content():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports gallery.py beside it
-    try:
-        spec = importlib.util.spec_from_file_location("equal_content", ROOT / "benchmarks" / "equal_content.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return module
+    return load_script("equal_content")  # it imports gallery.py beside it
 
 
 def mean_abs(photo: np.ndarray, output: np.ndarray) -> float:

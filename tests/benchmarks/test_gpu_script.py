@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from .scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache",
                                 ".ruff_cache", ".whl", ".carry", "gpu-out")
@@ -73,10 +75,7 @@ def test_shim_imports_the_copy_not_the_installed_package(repo_copy):
 
 
 def load_summary_module():
-    spec = importlib.util.spec_from_file_location("gpu_summary", ROOT / "benchmarks" / "gpu_summary.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("gpu_summary")
 
 
 def test_summary_puts_goals_beside_measured_numbers(tmp_path):

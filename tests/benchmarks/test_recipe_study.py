@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-pytest.importorskip("torch")
+from .scripts import script
 
-ROOT = Path(__file__).resolve().parents[2]
+pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def recipe_study():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # the script imports train_builtins.py beside it
-    try:
-        spec = importlib.util.spec_from_file_location("recipe_study", ROOT / "benchmarks" / "recipe_study.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with script("recipe_study") as module:  # it imports train_builtins.py beside it when called
         yield module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
 
 
 @pytest.mark.parametrize("painting", ["starry_night", "udnie"])

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from .scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("train_builtins", ROOT / "benchmarks" / "train_builtins.py")
-train_builtins = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train_builtins)
+train_builtins = load_script("train_builtins")
 chain = train_builtins.lineage_chain
 
 
