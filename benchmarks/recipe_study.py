@@ -71,7 +71,15 @@ class Again(NamedTuple):
     base: str
 
 
-_LISTED: dict[str, tuple[dict, str] | Again] = {
+class Averaged(NamedTuple):
+    """Another variant's run with the trainer's weight averaging (average_from=start, average_every=the snapshot
+    spacing): the mean of its snapshots' weights from `start` to its last, made from them, not trained again."""
+
+    base: str
+    start: int
+
+
+_LISTED: dict[str, tuple[dict, str] | Again | Averaged] = {
     "old": (dict(image_size=128, style_size=256), "the old built-ins' scale: 128-px crops, 256-px style image"),
     "base": ({}, "256-px crops (the paper), 512-px style image, style weight 0.5, no jitter (the recipe before)"),
     "style768": (dict(style_size=768), "style image 768 px"),
@@ -324,6 +332,9 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
     "ft_peak1_edges_lr3_c256_p512": (dict(OWN, peak_weight=1.0, lr=3e-4, image_size=256, photo_size=512),
                                      "ft_peak1_edges_lr3_c256 on 256-px crops of photos at 512 px"),
     "ft_peak1_edges_lr3_c256_p512_2": Again("ft_peak1_edges_lr3_c256_p512"),
+    # One snapshot's look is partly the wander of the weights at a constant lr (len_whole's 8-16% swings).
+    "len_whole_avg200": Averaged("len_whole", 200),
+    "len_whole_avg400": Averaged("len_whole", 400),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -335,9 +346,13 @@ _LISTED: dict[str, tuple[dict, str] | Again] = {
 # it continues.
 VARIANTS: dict[str, tuple[dict, str]] = {}
 for _name, _entry in _LISTED.items():
-    VARIANTS[_name] = (_entry if not isinstance(_entry, Again) else
-                       (dict(VARIANTS[_entry.base][0], from_variant=_entry.base),
-                        f"{_entry.base} again, from the model it made (length)"))
+    if isinstance(_entry, Again):
+        _entry = (dict(VARIANTS[_entry.base][0], from_variant=_entry.base),
+                  f"{_entry.base} again, from the model it made (length)")
+    elif isinstance(_entry, Averaged):
+        _entry = ({"average_of": tuple(_entry)}, f"{_entry.base} with its weights averaged from step {_entry.start} "
+                                                 f"to its last, at every snapshot (average_from)")
+    VARIANTS[_name] = _entry
 
 
 def prepare(work: Path) -> None:
@@ -430,6 +445,8 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
         return _builtin_model(painting)
     if name == "refined":
         sys.exit("refined runs come from train_builtins.py --refine; link WORK/runs/<painting>_refined/model.pt")
+    if "average_of" in VARIANTS[name][0]:
+        return average_snapshots(work, painting, name)
     cfg = variant_config(name, work, painting)
     vdir = work / "runs" / f"{painting}_{name}"
     vdir.mkdir(parents=True, exist_ok=True)
@@ -455,6 +472,44 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
                    train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
         print(f"[{name}] step {step}/{steps} {time.time() - t0:.0f} s {r.final_losses}", file=sys.stderr, flush=True)
     return out
+
+
+def average_snapshots(work: Path, painting: str, name: str) -> Path:
+    """An Averaged variant's model: the mean of its base run's snapshot weights from the start step to the last,
+    finished as the trainer finishes (margin, phase bias) and recorded with the trainer's average_from and
+    average_every, as a run with them would be."""
+    from dataclasses import asdict, replace
+
+    from train_builtins import finish_as_trainer
+
+    from styleengine.core.checkpoint import load_checkpoint, save_model
+    from styleengine.core.network import TransformerNet
+
+    base, start = VARIANTS[name][0]["average_of"]
+    runs = work / "runs" / f"{painting}_{base}"
+    snaps = {int(p.stem[5:]): p for p in runs.glob("snap_*.pt")}
+    steps = sorted(k for k in snaps if k >= start)
+    if not steps or steps[0] != start:
+        sys.exit(f"no snapshot at step {start} in {runs}: train {painting}_{base} that far first")
+    made = sorted(snaps)
+    every = min((b - a for a, b in zip(made, made[1:])), default=1)  # the run's chunk
+    if steps != list(range(start, steps[-1] + 1, every)):  # the trainer's steps (the last is on the grid here)
+        sys.exit(f"{runs}: snapshots {steps} are not evenly spaced from {start}")
+    cks = [load_checkpoint(snaps[k]) for k in steps]
+    # Trained without the phase bias: the last snapshot may carry the one its run measured at the end.
+    keys = [k for k in cks[0].state_dict if k != "phase_bias"]
+    mean = {k: sum(ck.state_dict[k].float() for ck in cks) / len(cks) for k in keys}
+    net = TransformerNet(replace(cks[-1].arch, phase_bias=False))
+    net.load_state_dict(mean)
+    net, calib = finish_as_trainer(net, work)
+    last = cks[-1]
+    config = {**last.train_config, "steps": steps[-1], "average_from": start, "average_every": every,
+              "phase_bias": asdict(calib)}
+    out = work / "runs" / f"{painting}_{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(out / "model.pt", net, style=last.style, train_config=config, loss_net=last.loss_net, overwrite=True)
+    print(f"[{name}] mean of {len(steps)} snapshots of {painting}_{base}, steps {steps}", file=sys.stderr)
+    return out / "model.pt"
 
 
 def _as_shipped(model):

@@ -187,6 +187,7 @@ def install(painting: str, model: Path, work: Path) -> None:
                "shift_weight": c.get("shift_weight", 0.0), "peak_weight": c.get("peak_weight", 0.0),
                "plain_steps": c.get("plain_steps", 0),
                "plain_style_weight": c.get("plain_style_weight"), "photo_size": c.get("photo_size"),
+               "average_from": c.get("average_from"), "average_every": c.get("average_every"),
                "device": "cpu (2 shared cores)",
                "init_from": lineage(painting, c.get("init_from"), work),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "

@@ -13,6 +13,11 @@ Speed paths: CUDA AMP (bf16 where supported, else fp16 with a GradScaler), chann
 fused Adam, the style Grams computed once, worker processes for decoding. On the CPU: FP32, with the
 3-channel output conv in channels_last (oneDNN's fast kernel for it).
 
+Weight averaging (`average_from`): the saved model is the mean of the weights at every `average_every`-th step
+from `average_from` on and at the last step (stochastic weight averaging, Izmailov et al. 2018, through
+torch.optim.swa_utils): at a constant learning rate the weights wander around a minimum, and one snapshot's
+look is partly that wander.
+
 Resumable: a train state (model, optimizer, scaler, step, RNG states) is written atomically every
 `checkpoint_every` steps and on Ctrl-C; the data order and every random draw are functions of (seed, step),
 so `resume=True` after a kill -9 continues exactly, losing only the steps since the last checkpoint.
@@ -35,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from styleengine.core import phase_bias
 from styleengine.core.checkpoint import TRAIN_STATE_FORMAT, load_checkpoint, save_model
@@ -68,10 +74,11 @@ PHASE_PHOTOS = 24  # the phase bias is measured on 16 of them (the pattern barel
 _RESUME_KEYS = ("arch", "loss_net", "style_sha256", "style_size", "image_size", "photo_size", "global_batch",
                 "seed", "lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "shift_weight",
                 "peak_weight", "spike_weight", "plain_steps", "plain_style_weight", "content_layers", "style_layers",
-                "style_norm", "swag_temperature", "init_from", "loss_jitter")
+                "style_norm", "swag_temperature", "init_from", "loss_jitter", "average_from", "average_every")
 # Values a key had before it was recorded, so train states from older versions still resume.
 _RESUME_DEFAULTS = {"photo_size": None, "shift_weight": 0.0, "peak_weight": 0.0, "spike_weight": 0.0, "plain_steps": 0,
-                    "plain_style_weight": None, "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0}
+                    "plain_style_weight": None, "swag_temperature": 0.0, "init_from": None, "loss_jitter": 0,
+                    "average_from": None, "average_every": None}
 
 
 @dataclass
@@ -112,6 +119,9 @@ class TrainConfig:
     plain_style_weight: float | None = None  # style weight during the plain steps (None: the loss net's default)
     seed: int = 0
     init_from: Path | None = None  # start from this model's weights (fine-tuning; same architecture)
+    # Save the mean of the weights at steps average_from, +average_every, ... and the last (None: the last only).
+    average_from: int | None = None
+    average_every: int = 100
     # Reflected input the saved model adds around every image and crops from its output (core.network's margin):
     # the border band trained networks paint falls outside the picture. A multiple of 4 (None: DEFAULT_MARGIN);
     # training runs without it (13% more pixels per 256-px crop for a band the losses see either way).
@@ -196,6 +206,10 @@ class TrainConfig:
             raise StyleEngineError(f"plain_steps must be >= 0 (got {self.plain_steps})")
         if self.plain_style_weight is not None and self.plain_style_weight < 0:
             raise StyleEngineError(f"plain_style_weight must be >= 0 (got {self.plain_style_weight})")
+        if self.average_from is not None and self.average_from < 1:
+            raise StyleEngineError(f"average_from must be >= 1 (got {self.average_from})")
+        if self.average_every < 1:
+            raise StyleEngineError(f"average_every must be >= 1 (got {self.average_every})")
         if self.margin is not None:
             try:  # the network's own rule
                 ArchConfig(margin=self.margin)
@@ -433,6 +447,7 @@ class Trainer:
         fused = {"fused": True} if dev.type == "cuda" else {}
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, **fused)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.averaged = AveragedModel(model) if cfg.average_from is not None else None
         self.start_step = 0
         if self.resume and cfg.state_file.exists():
             self.start_step = self._restore(cfg.state_file)
@@ -441,6 +456,8 @@ class Trainer:
         if self.start_step > self.total_steps:
             raise StyleEngineError(f"the train state is at step {self.start_step}, past the requested "
                                    f"{self.total_steps} steps")
+        if cfg.average_from is not None and cfg.average_from > self.total_steps:
+            raise StyleEngineError(f"average_from {cfg.average_from} is past the last step ({self.total_steps})")
         self.ddp_model = dist_util.wrap(model, self.info, dev)
         self.end_step = self.total_steps if self.stop_after is None else min(self.total_steps,
                                                                              self.start_step + self.stop_after)
@@ -476,6 +493,8 @@ class Trainer:
             "content_layers": list(self.content_layers),
             "style_layers": list(self.style_layers), "style_norm": self.style_norm, "swag_temperature": self.swag_t,
             "loss_jitter": self.jitter,
+            "average_from": cfg.average_from,
+            "average_every": None if cfg.average_from is None else cfg.average_every,
             "seed": cfg.seed, "dataset_images": len(self.scan.files),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "channels_last": self.use_cl, "device": self.dev.type,
@@ -497,6 +516,8 @@ class Trainer:
         self.model.load_state_dict(ckpt.state_dict)
         self.optimizer.load_state_dict(raw["optimizer"])
         self.scaler.load_state_dict(raw["scaler"])
+        if self.averaged is not None and raw.get("averaged") is not None:
+            self.averaged.load_state_dict(raw["averaged"])
         rng = raw.get("rng", {})
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
@@ -584,6 +605,8 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 step += 1
+                if self.averaged is not None and self._averages(step):
+                    self.averaged.update_parameters(self.model)
                 sums += parts
                 n_sums += 1
                 info = None
@@ -622,12 +645,19 @@ class Trainer:
             logf.close()
         return self.finish(step, last)
 
+    def _averages(self, step: int) -> bool:
+        """Whether the weights after `step` join the average."""
+        start, every = self.cfg.average_from, self.cfg.average_every
+        return step >= start and ((step - start) % every == 0 or step == self.total_steps)
+
     # ------------------------------------------------------------------------------------- outputs
     def preview(self, step: int) -> None:
         was_training = self.model.training
         self.model.eval()
-        # What the saved model will paint: with its margin, or the border band it keeps out would show here.
-        net = with_margin(self.model, self.margin) if self.margin else self.model
+        # What the saved model will paint: with its margin, or the border band it keeps out would show here;
+        # once averaging has begun, the average.
+        net = self.averaged.module if self.averaged is not None and self.averaged.n_averaged > 0 else self.model
+        net = with_margin(net, self.margin) if self.margin else net
         outs = []
         with torch.no_grad():
             for photo in self.preview_inputs:
@@ -645,6 +675,8 @@ class Trainer:
             "format": TRAIN_STATE_FORMAT, "arch": self.arch.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(), "step": step,
+            "averaged": None if self.averaged is None else {k: v.detach().cpu().clone()
+                                                            for k, v in self.averaged.state_dict().items()},
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "cuda": torch.cuda.get_rng_state_all() if self.dev.type == "cuda" else []},
             "style": self.style_meta, "train_config": self.config, "loss_net": self.net_desc,
@@ -664,7 +696,11 @@ class Trainer:
             if self.grid is not None and step % (self.preview_every or 1) != 0:
                 self.preview(step)
             model_cpu = TransformerNet(replace(self.arch, margin=self.margin))
-            model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in self.model.state_dict().items()})
+            weights = self.model if self.averaged is None else self.averaged.module
+            model_cpu.load_state_dict({k: v.detach().float().cpu() for k, v in weights.state_dict().items()})
+            if self.averaged is not None:
+                log.info("weights averaged over %d steps from step %d", int(self.averaged.n_averaged),
+                         self.cfg.average_from)
             model_cpu, calib = phase_bias.calibrate(model_cpu, phase_photos(self.scan.files))
             log.info("phase bias: the fixed 4-px pattern measured on %d photos, %.2f levels rms, %.3f after; "
                      "on %d other photos, peakiness %.3fx with it and %.3fx without: %s", calib.images,

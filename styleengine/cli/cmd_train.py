@@ -63,6 +63,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Random seed (init, data order, crops)."),
         init_from: Optional[Path] = typer.Option(None, help="Start from this model's weights (fine-tune another "
                                                             "style of the same preset)."),
+        average_from: Optional[int] = typer.Option(None, help="Save the mean of the weights from this step on "
+                                                              "(every --average-every steps and the last): one "
+                                                              "step's look is partly noise (default: the last "
+                                                              "step's weights)."),
+        average_every: int = typer.Option(100, help="Steps between the weights --average-from averages."),
         margin: Optional[int] = typer.Option(None, help="Pixels of reflected input the saved model adds around "
                                                         "every image and crops from its output, keeping the "
                                                         "border band trained networks paint out of the picture "

@@ -154,6 +154,35 @@ def test_swag_changes_training_is_recorded_and_old_states_without_it_resume(tmp_
     assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
 
 
+def test_average_from_saves_the_mean_of_the_weights_at_its_steps_and_resumes_with_it(tmp_path, photos, style):
+    opts = _tiny(steps=5, lr=1e-2, average_from=2, average_every=2)
+    whole = run(style, photos, tmp_path / "whole.pt", **opts)
+    # The same run in three parts: the raw weights at steps 2 and 4 from its train states, 5 (the last) at the end.
+    raw = []
+    for stop, resume in ((2, False), (2, True), (None, True)):
+        r = run(style, photos, tmp_path / "parts.pt", **opts, stop_after=stop, resume=resume)
+        raw.append(torch.load(r.state_path, weights_only=True)["state_dict"])
+    mean = {k: sum(w[k] for w in raw) / 3 for k in raw[0]}
+    for path in (whole.path, r.path):  # uninterrupted, and resumed twice (the average rides in the train state)
+        saved = load_checkpoint(path)
+        assert saved.train_config["average_from"] == 2 and saved.train_config["average_every"] == 2
+        assert all(torch.allclose(saved.state_dict[k], mean[k], atol=1e-5) for k in mean)
+    assert not all(torch.allclose(mean[k], raw[-1][k], atol=1e-4) for k in mean)  # not just the last weights
+    # Off (the default): the last weights, recorded as no averaging.
+    plain = run(style, photos, tmp_path / "plain.pt", **_tiny(steps=5, lr=1e-2))
+    tc, last = load_checkpoint(plain.path), torch.load(plain.state_path, weights_only=True)["state_dict"]
+    assert tc.train_config["average_from"] is None and tc.train_config["average_every"] is None
+    assert all(torch.allclose(tc.state_dict[k], last[k]) for k in last)
+    for bad, match in ((dict(average_from=0), "average_from must be >= 1"),
+                       (dict(average_from=2, average_every=0), "average_every must be >= 1"),
+                       (dict(average_from=9), "past the last step")):
+        with pytest.raises(StyleEngineError, match=match):
+            run(style, photos, tmp_path / "x.pt", **_tiny(steps=5, **bad))
+    # A train state from before averaging existed resumes as "off".
+    _state_without(run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, stop_after=2)), "average_from")
+    assert run(style, photos, tmp_path / "old.pt", **_tiny(steps=3, resume=True)).steps == 3
+
+
 def test_loss_jitter_shifts_both_images_alike_per_step_and_is_recorded(tmp_path, photos, style):
     y = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
     x = y + 0.5
