@@ -4,11 +4,13 @@
     nice python benchmarks/recipe_study.py train --work W --variants base,swag1 [--steps 600] [--threads 1]
     python benchmarks/recipe_study.py report --work W [--out benchmarks/results/recipe]
     python benchmarks/recipe_study.py length --work W --painting P --variants ft_long   # every snapshot
+    python benchmarks/recipe_study.py train --work W --painting P --variants len_whole_avg200  # snapshots averaged
 
 Every variant is the base recipe with one change (VARIANTS); all start from seed 0 and train the `fast`
 preset on the same photos for the same number of steps, in resumable chunks (a killed run continues where
-it stopped), keeping a model snapshot at every chunk so training length can be judged too. The report
-stylizes held-out photos (never trained on) at full size with each final model and writes, per variant, a
+it stopped), keeping a model snapshot at every chunk so training length can be judged too; an Averaged variant
+is the mean of a run's snapshots from one step on (the trainer's weight averaging, without training again). The
+report stylizes held-out photos (never trained on) at full size with each final model and writes, per variant, a
 side-by-side image against the base ([photo | base | variant]), a 1:1 detail of one photo across all variants
 (`*_zoom.png`: photo, then the variants in the order given) and the numbers:
 

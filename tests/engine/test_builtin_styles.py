@@ -52,6 +52,8 @@ def test_checkpoints_are_fp16_and_match_the_index():
         assert ck.style["name"] == s.name and ck.style["attribution"] == s.attribution
         assert ck.train_config["loss_net"].startswith("efficientnet-lite0")
         assert ck.train_config["steps"] == s.train_summary["steps"]
+        for key in ("average_from", "average_every"):  # weight averaging (None: the last step's weights)
+            assert ck.train_config.get(key) == s.train_summary.get(key), (s.name, key)
         if ck.train_config.get("init_from"):  # lineage recorded by the trainer (fine-tuned since --init-from)
             assert ck.train_config["init_from"]["name"] in s.train_summary["init_from"]
         # Every built-in's fixed 4-px pattern was measured on training photos and the bias that cancels it checked
