@@ -489,7 +489,7 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
 
     base, start = VARIANTS[name][0]["average_of"]
     runs = work / "runs" / f"{painting}_{base}"
-    snaps = {int(p.stem[5:]): p for p in runs.glob("snap_*.pt")}
+    snaps = _snapshots(runs)
     steps = sorted(k for k in snaps if k >= start)
     if not steps or steps[0] != start:
         sys.exit(f"no snapshot at step {start} in {runs}: train {painting}_{base} that far first")
@@ -498,13 +498,13 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
     if steps != list(range(start, steps[-1] + 1, every)):  # the trainer's steps (the last is on the grid here)
         sys.exit(f"{runs}: snapshots {steps} are not evenly spaced from {start}")
     cks = [load_checkpoint(snaps[k]) for k in steps]
+    last = cks[-1]
     # Trained without the phase bias: the last snapshot may carry the one its run measured at the end.
     keys = [k for k in cks[0].state_dict if k != "phase_bias"]
     mean = {k: sum(ck.state_dict[k].float() for ck in cks) / len(cks) for k in keys}
-    net = TransformerNet(replace(cks[-1].arch, phase_bias=False))
+    net = TransformerNet(replace(last.arch, phase_bias=False))
     net.load_state_dict(mean)
     net, calib = finish_as_trainer(net, work)
-    last = cks[-1]
     config = {**last.train_config, "steps": steps[-1], "average_from": start, "average_every": every,
               "phase_bias": asdict(calib)}
     out = work / "runs" / f"{painting}_{name}"
@@ -512,6 +512,11 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
     save_model(out / "model.pt", net, style=last.style, train_config=config, loss_net=last.loss_net, overwrite=True)
     print(f"[{name}] mean of {len(steps)} snapshots of {painting}_{base}, steps {steps}", file=sys.stderr)
     return out / "model.pt"
+
+
+def _snapshots(run: Path) -> dict[int, Path]:
+    """A run's snapshots (train_variant's snap_<step>.pt) by step."""
+    return {int(p.stem[5:]): p for p in run.glob("snap_*.pt")}
 
 
 def _as_shipped(model):
@@ -631,12 +636,12 @@ def length(work: Path, out: Path, painting: str, variant: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     photos = {p.stem: np.array(Image.open(p).convert("RGB")) for p in sorted((work / "heldout").iterdir())}
     sd, cd = StyleDistance(SHARED / "styles" / f"{painting}.jpg"), ContentDistance()
-    snaps = sorted((work / "runs" / f"{painting}_{variant}").glob("snap_*.pt"))
+    snaps = _snapshots(work / "runs" / f"{painting}_{variant}")
     # The trainer measures the phase bias only when a run finishes: snapshots before that get theirs here, on
     # the same photos, so every row is what shipping that snapshot would give.
     calib_photos = work_phase_photos(work)
     rows = []
-    for step, path in [(0, _builtin_model(painting))] + [(int(p.stem[5:]), p) for p in snaps]:
+    for step, path in [(0, _builtin_model(painting))] + sorted(snaps.items()):
         model = _as_shipped(load_checkpoint(path).build_model())
         if not model.config.phase_bias:
             model, _ = phase_bias.calibrate(model, calib_photos)

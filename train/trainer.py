@@ -330,6 +330,11 @@ def _output_conv_channels_last(model: TransformerNet) -> None:
     conv.register_forward_hook(lambda _m, _args, out: out.contiguous())
 
 
+def _cpu_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state on the CPU, detached from the training tensors (for a train state)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
 def phase_photos(files: list[Path]) -> list[np.ndarray]:
     """The first PHASE_PHOTOS photos that decode: what the phase bias is measured and checked on."""
     photos = []
@@ -673,10 +678,9 @@ class Trainer:
             return
         obj = {
             "format": TRAIN_STATE_FORMAT, "arch": self.arch.to_dict(),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "state_dict": _cpu_copy(self.model),
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(), "step": step,
-            "averaged": None if self.averaged is None else {k: v.detach().cpu().clone()
-                                                            for k, v in self.averaged.state_dict().items()},
+            "averaged": None if self.averaged is None else _cpu_copy(self.averaged),
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "cuda": torch.cuda.get_rng_state_all() if self.dev.type == "cuda" else []},
             "style": self.style_meta, "train_config": self.config, "loss_net": self.net_desc,
