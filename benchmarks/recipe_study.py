@@ -337,6 +337,16 @@ _LISTED: dict[str, tuple[dict, str] | Again | Averaged] = {
     # One snapshot's look is partly the wander of the weights at a constant lr (len_whole's 8-16% swings).
     "len_whole_avg200": Averaged("len_whole", 200),
     "len_whole_avg400": Averaged("len_whole", 400),
+    # great_wave's parrots stay over 1.3x under its averaged recipe: fine hatching on the blurred background,
+    # priced by the TV term (udnie's lever) or a heavier peak loss, each averaged as the shipped model was.
+    "len_whole_tv3": (dict(from_builtin=True, whole_recipe=True, tv_weight_scale=3.0), "len_whole with TV weight x3"),
+    "len_whole_tv3_avg200": Averaged("len_whole_tv3", 200),
+    "len_whole_peak2": (dict(from_builtin=True, whole_recipe=True, peak_weight=2.0), "len_whole with peak loss 2"),
+    "len_whole_peak2_avg200": Averaged("len_whole_peak2", 200),
+    "len_whole_peak2_2": Again("len_whole_peak2"),
+    "len_whole_peak2_2_avg200": Averaged("len_whole_peak2_2", 200),
+    "len_whole_peak3": (dict(from_builtin=True, whole_recipe=True, peak_weight=3.0), "len_whole with peak loss 3"),
+    "len_whole_peak3_avg200": Averaged("len_whole_peak3", 200),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
@@ -480,12 +490,9 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
     """An Averaged variant's model: the mean of its base run's snapshot weights from the start step to the last,
     finished as the trainer finishes (margin, phase bias) and recorded with the trainer's average_from and
     average_every, as a run with them would be."""
-    from dataclasses import asdict, replace
-
-    from train_builtins import finish_as_trainer
+    from train_builtins import snapshot_mean
 
     from styleengine.core.checkpoint import load_checkpoint, save_model
-    from styleengine.core.network import TransformerNet
 
     base, start = VARIANTS[name][0]["average_of"]
     runs = work / "runs" / f"{painting}_{base}"
@@ -495,18 +502,8 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
         sys.exit(f"no snapshot at step {start} in {runs}: train {painting}_{base} that far first")
     made = sorted(snaps)
     every = min((b - a for a, b in zip(made, made[1:])), default=1)  # the run's chunk
-    if steps != list(range(start, steps[-1] + 1, every)):  # the trainer's steps (the last is on the grid here)
-        sys.exit(f"{runs}: snapshots {steps} are not evenly spaced from {start}")
-    cks = [load_checkpoint(snaps[k]) for k in steps]
-    last = cks[-1]
-    # Trained without the phase bias: the last snapshot may carry the one its run measured at the end.
-    keys = [k for k in cks[0].state_dict if k != "phase_bias"]
-    mean = {k: sum(ck.state_dict[k].float() for ck in cks) / len(cks) for k in keys}
-    net = TransformerNet(replace(last.arch, phase_bias=False))
-    net.load_state_dict(mean)
-    net, calib = finish_as_trainer(net, work)
-    config = {**last.train_config, "steps": steps[-1], "average_from": start, "average_every": every,
-              "phase_bias": asdict(calib)}
+    net, config = snapshot_mean([snaps[k] for k in steps], every, work)
+    last = load_checkpoint(snaps[steps[-1]])
     out = work / "runs" / f"{painting}_{name}"
     out.mkdir(parents=True, exist_ok=True)
     save_model(out / "model.pt", net, style=last.style, train_config=config, loss_net=last.loss_net, overwrite=True)
@@ -516,7 +513,9 @@ def average_snapshots(work: Path, painting: str, name: str) -> Path:
 
 def _snapshots(run: Path) -> dict[int, Path]:
     """A run's snapshots (train_variant's snap_<step>.pt) by step."""
-    return {int(p.stem[5:]): p for p in run.glob("snap_*.pt")}
+    from train_builtins import snapshots
+
+    return snapshots(run)
 
 
 def _as_shipped(model):

@@ -83,18 +83,19 @@ def refine_recipe(painting: str) -> dict:
 
 
 def config(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None,
-           refine: bool = False) -> TrainConfig:
+           refine: bool = False, paintings: Path = SHARED_STYLES, **options) -> TrainConfig:
+    """A built-in's run under WORK/builtins/<painting>/; `options` are more TrainConfig fields (device, sizes)."""
     run = work / "builtins" / painting
     run.mkdir(parents=True, exist_ok=True)
     held = work / "heldout"
     recipe = dict(style_size=STYLE_SIZE, seed=0)
     if refine:
         recipe, init_from = refine_recipe(painting), shipped_model(painting)
-    return TrainConfig(SHARED_STYLES / f"{painting}.jpg", work / "photos", run / f"{painting}.pt", preset="fast",
-                       loss_net="efficientnet-lite0", steps=steps, checkpoint_every=chunk, preview_every=chunk,
-                       preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
-                       style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from,
-                       **recipe)
+    fields = dict(preset="fast", loss_net="efficientnet-lite0", steps=steps, checkpoint_every=chunk,
+                  preview_every=chunk, preview_images=tuple(held / p for p in PREVIEW_PHOTOS if (held / p).exists()),
+                  style_name=painting, attribution=attribution_for(painting), half=True, init_from=init_from,
+                  **recipe)
+    return TrainConfig(paintings / f"{painting}.jpg", work / "photos", run / f"{painting}.pt", **{**fields, **options})
 
 
 def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path | None = None,
@@ -108,6 +109,62 @@ def train_one(painting: str, work: Path, steps: int, chunk: int, init_from: Path
         print(f"[{painting}] step {r.steps}/{steps} {time.time() - t0:.0f} s {r.final_losses}", flush=True)
         if r.finished:
             return r.path
+
+
+def train_until(painting: str, work: Path, steps: int, chunk: int, until: float, paintings: Path = SHARED_STYLES,
+                **options) -> Path | None:
+    """A run from seed 0 inside a time box (a GPU lease): chunks of `chunk` steps, a snapshot after each
+    (WORK/builtins/<painting>/snap_<step>.pt), and no chunk started that the last one's duration says would end
+    after `until` (time.time()). The model is the mean of the snapshots from the middle one on (the trainer's
+    --average-from, for a run whose length is not known in advance), finished as the trainer finishes:
+    WORK/builtins/<painting>/<painting>_mean.pt. None if not one chunk fitted."""
+    cfg = config(painting, work, steps, chunk, paintings=paintings, **options)
+    step = int(torch.load(cfg.state_file, weights_only=True, map_location="cpu")["step"]) if cfg.state_file.exists() else 0
+    last = 0.0
+    while step < steps and time.time() + last < until:
+        t0 = time.time()
+        r = train(cfg, resume=step > 0, stop_after=min(chunk, steps - step))
+        step, last = r.steps, time.time() - t0
+        ck = load_checkpoint(r.path if r.finished else r.state_path)
+        save_model(cfg.output.with_name(f"snap_{step:05d}.pt"), ck.build_model(), style=ck.style,
+                   train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
+        print(f"[{painting}] step {step}/{steps} {last:.0f} s {r.final_losses}", flush=True)
+    snaps = snapshots(cfg.output.parent)
+    if not snaps:
+        return None
+    made = sorted(snaps)
+    net, train_config = snapshot_mean([snaps[k] for k in made[len(made) // 2:]], chunk, work)
+    out = cfg.output.with_name(f"{painting}_mean.pt")
+    ck = load_checkpoint(snaps[made[-1]])
+    save_model(out, net, style=ck.style, train_config=train_config, loss_net=ck.loss_net, half=True, overwrite=True)
+    return out
+
+
+def snapshots(run: Path) -> dict[int, Path]:
+    """A run's snapshots (snap_<step>.pt) by step."""
+    return {int(p.stem[5:]): p for p in run.glob("snap_*.pt")}
+
+
+def snapshot_mean(paths: list[Path], every: int, work: Path) -> tuple[torch.nn.Module, dict]:
+    """The mean of snapshots' weights (one run's, in step order, `every` steps apart), finished as the trainer
+    finishes (margin, phase bias), and the train config a run with average_from = the first step would record."""
+    from dataclasses import replace
+
+    from styleengine.core.network import TransformerNet
+
+    cks = [load_checkpoint(p) for p in paths]
+    steps = [int(ck.train_config["steps"]) for ck in cks]
+    if steps != list(range(steps[0], steps[-1] + 1, every)):  # the trainer's steps (the last is on the grid here)
+        sys.exit(f"snapshots at steps {steps} are not evenly spaced ({every} steps apart) from {steps[0]}")
+    last = cks[-1]
+    # Trained without the phase bias: the last snapshot may carry the one its run measured at the end.
+    keys = [k for k in cks[0].state_dict if k != "phase_bias"]
+    mean = {k: sum(ck.state_dict[k].float() for ck in cks) / len(cks) for k in keys}
+    net = TransformerNet(replace(last.arch, phase_bias=False))
+    net.load_state_dict(mean)
+    net, calib = finish_as_trainer(net, work)
+    return net, {**last.train_config, "steps": steps[-1], "average_from": steps[0], "average_every": every,
+                 "phase_bias": asdict(calib)}
 
 
 def lineage(painting: str, init: dict | None, work: Path) -> str:
@@ -188,7 +245,7 @@ def install(painting: str, model: Path, work: Path) -> None:
                "plain_steps": c.get("plain_steps", 0),
                "plain_style_weight": c.get("plain_style_weight"), "photo_size": c.get("photo_size"),
                "average_from": c.get("average_from"), "average_every": c.get("average_every"),
-               "device": "cpu (2 shared cores)",
+               "device": "cpu (2 shared cores)" if c.get("device", "cpu") == "cpu" else f"{c['device']} (amp {c.get('amp')})",
                "init_from": lineage(painting, c.get("init_from"), work),
                "data": f"{c['dataset_images']} photos: Kodak24 and scikit-image photos without the held-out ones, "
                        f"frames of cars_432p and Big Buck Bunny"}
