@@ -140,12 +140,16 @@ def main(argv: list[str] | None = None) -> None:
         options, gallery_size = SMOKE_OPTIONS, 96
     elif args.work is None or args.out is None:
         sys.exit("give --work and --out (or --smoke)")
+    if missing := [d for d in ("photos", "heldout") if not (args.work / d).is_dir()]:
+        sys.exit(f"{args.work} has no {' or '.join(missing)} folder (benchmarks/recipe_study.py prepare makes them)")
     paintings = args.paintings or args.work / "styles"
     if missing := [s for s in styles if not (paintings / f"{s}.jpg").is_file()]:
         sys.exit(f"no painting for {missing} in {paintings}")
     args.out.mkdir(parents=True, exist_ok=True)
     until = time.time() + args.minutes * 60
     threads = max(1, (os.cpu_count() or 2) // len(styles))
+    if not args.smoke:  # the trainer's CUDA default is 8 loader workers a process: 56 on 16 cores for seven
+        options = {"workers": max(2, threads)}
     spawn = multiprocessing.get_context("spawn")  # CUDA in each worker: no fork after the parent touched it
     try:
         with ProcessPoolExecutor(len(styles), mp_context=spawn) as pool:
