@@ -17,7 +17,8 @@ each shipped built-in against the 4-px grid (refine_recipe; results in benchmark
 `--refresh` (formerly `--phase-bias`) gives each shipped built-in what the trainer adds at the end of a run: the
 margin of reflected input that keeps the border band out of the picture (core.network), and the output bias that
 cancels its fixed 4-px pattern (core.phase_bias), measured on the training photos and checked on others: zero
-where it does not lower the outputs' peakiness.
+where it does not lower the outputs' peakiness. `train_until` is the same run from seed 0 inside a time box (a GPU
+lease; benchmarks/gpu_builtins.py), its model the mean of the later half of its snapshots.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from styleengine.core import phase_bias
 from styleengine.core.checkpoint import load_checkpoint, save_model
-from styleengine.core.network import with_margin
+from styleengine.core.network import TransformerNet, with_margin
 from styleengine.engine.builtin_styles import (
     PAINTINGS,
     STYLES_DIR,
@@ -148,10 +149,6 @@ def snapshots(run: Path) -> dict[int, Path]:
 def snapshot_mean(paths: list[Path], every: int, work: Path) -> tuple[torch.nn.Module, dict]:
     """The mean of snapshots' weights (one run's, in step order, `every` steps apart), finished as the trainer
     finishes (margin, phase bias), and the train config a run with average_from = the first step would record."""
-    from dataclasses import replace
-
-    from styleengine.core.network import TransformerNet
-
     cks = [load_checkpoint(p) for p in paths]
     steps = [int(ck.train_config["steps"]) for ck in cks]
     if steps != list(range(steps[0], steps[-1] + 1, every)):  # the trainer's steps (the last is on the grid here)
