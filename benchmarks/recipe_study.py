@@ -347,6 +347,13 @@ _LISTED: dict[str, tuple[dict, str] | Again | Averaged] = {
     "len_whole_peak2_2_avg200": Averaged("len_whole_peak2_2", 200),
     "len_whole_peak3": (dict(from_builtin=True, whole_recipe=True, peak_weight=3.0), "len_whole with peak loss 3"),
     "len_whole_peak3_avg200": Averaged("len_whole_peak3", 200),
+    # The heavier peak losses cost style distance: a larger style weight against that (shipwreck's sw2x).
+    "len_whole_peak3_sw15": (dict(from_builtin=True, whole_recipe=True, peak_weight=3.0, style_weight_scale=1.5),
+                             "len_whole with peak loss 3 and style weight x1.5"),
+    "len_whole_peak3_sw15_avg200": Averaged("len_whole_peak3_sw15", 200),
+    "len_whole_peak2_sw15": (dict(from_builtin=True, whole_recipe=True, peak_weight=2.0, style_weight_scale=1.5),
+                             "len_whole with peak loss 2 and style weight x1.5"),
+    "len_whole_peak2_sw15_avg200": Averaged("len_whole_peak2_sw15", 200),
     # Bigger strokes: the painting presented larger, so its strokes span more output pixels.
     "ft_s1024": (dict(OWN, style_size=1024), "ft_long with the style image at 1024 px"),
     "xs_long": (dict(FROM_STARRY), "the shipped starry_night and its recipe (no peak loss), on this painting"),
