@@ -63,7 +63,8 @@ def run_style(painting: str, work: Path, paintings: Path, out: Path, steps: int,
               threads: int, options: dict, gallery_size: int | None) -> dict:
     """One process: train `painting` inside the box, then measure its model and the shipped built-in."""
     import torch
-    from recipe_study import _as_shipped, _evaluate
+    from gallery import IMAGES, INPUTS
+    from recipe_study import _as_shipped, _evaluate, _stylize
     from train_builtins import shipped_model, train_until
 
     from styleengine.core.checkpoint import load_checkpoint
@@ -83,8 +84,8 @@ def run_style(painting: str, work: Path, paintings: Path, out: Path, steps: int,
     shutil.copy(model, out / f"{painting}.pt")
     held = {p.stem: np.array(Image.open(p).convert("RGB")) for p in sorted((work / "heldout").iterdir())}
     gallery = {}
-    for name in ("kodim23.jpg", "kodim14.jpg", "chelsea.jpg", "bunny_frame.jpg"):  # gallery.IMAGES
-        img = Image.open(HERE / "gallery_inputs" / name).convert("RGB")
+    for name in IMAGES:
+        img = Image.open(INPUTS / name).convert("RGB")
         if gallery_size:
             img.thumbnail((gallery_size, gallery_size))
         gallery[Path(name).stem] = np.array(img)
@@ -93,7 +94,7 @@ def run_style(painting: str, work: Path, paintings: Path, out: Path, steps: int,
         ck = load_checkpoint(path)
         net = _as_shipped(ck.build_model()).eval()
         numbers, _ = _evaluate(net, held, sd, cd)
-        _, outs = _evaluate(net, gallery, sd, cd)
+        outs = {k: _stylize(net, v) for k, v in gallery.items()}
         numbers["gallery_peakiness"] = {k: round(peakiness_ratio(outs[k], gallery[k]), 3) for k in gallery}
         numbers["steps"] = ck.train_config.get("steps")
         numbers["average_from"] = ck.train_config.get("average_from")

@@ -457,7 +457,9 @@ def _one_style_weight(cfg: dict) -> dict:
 
 
 def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) -> Path:
-    from styleengine.core.checkpoint import load_checkpoint, save_model
+    from train_builtins import save_snapshot, state_step
+
+    from styleengine.core.checkpoint import load_checkpoint
     from styleengine.train.trainer import TrainConfig, train
 
     if name == "shipped":
@@ -473,22 +475,14 @@ def train_variant(name: str, work: Path, steps: int, chunk: int, painting: str) 
     # A finished run asked for more steps trains on from its final state (the trainer keeps it).
     if out.exists() and int(load_checkpoint(out).train_config.get("steps") or 0) >= steps:
         return out
-    state = vdir / "model.train-state.pt"
-    step = 0
-    if state.exists():
-        import torch
-
-        step = int(torch.load(state, weights_only=True, map_location="cpu")["step"])
+    step = state_step(vdir / "model.train-state.pt")
     t0 = time.time()
     while step < steps:
         r = train(TrainConfig(SHARED / "styles" / f"{painting}.jpg", work / "photos", out, steps=steps,
                               checkpoint_every=chunk, preview_every=0, style_name=f"{painting}_{name}", **cfg),
                   stop_after=min(chunk, steps - step), resume=step > 0, overwrite=True)
         step = r.steps
-        ck = load_checkpoint(r.state_path if step < steps else r.path)
-        # The steps done so far, not the run's total: a snapshot may be shipped (train_builtins --install-from).
-        save_model(vdir / f"snap_{step:05d}.pt", _as_shipped(ck.build_model()), style=ck.style,
-                   train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
+        save_snapshot(r, vdir)
         print(f"[{name}] step {step}/{steps} {time.time() - t0:.0f} s {r.final_losses}", file=sys.stderr, flush=True)
     return out
 

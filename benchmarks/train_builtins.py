@@ -120,15 +120,13 @@ def train_until(painting: str, work: Path, steps: int, chunk: int, until: float,
     --average-from, for a run whose length is not known in advance), finished as the trainer finishes:
     WORK/builtins/<painting>/<painting>_mean.pt. None if not one chunk fitted."""
     cfg = config(painting, work, steps, chunk, paintings=paintings, **options)
-    step = int(torch.load(cfg.state_file, weights_only=True, map_location="cpu")["step"]) if cfg.state_file.exists() else 0
+    step = state_step(cfg.state_file)
     last = 0.0
     while step < steps and time.time() + last < until:
         t0 = time.time()
         r = train(cfg, resume=step > 0, stop_after=min(chunk, steps - step))
         step, last = r.steps, time.time() - t0
-        ck = load_checkpoint(r.path if r.finished else r.state_path)
-        save_model(cfg.output.with_name(f"snap_{step:05d}.pt"), ck.build_model(), style=ck.style,
-                   train_config={**ck.train_config, "steps": step}, loss_net=ck.loss_net)
+        save_snapshot(r, cfg.output.parent)
         print(f"[{painting}] step {step}/{steps} {last:.0f} s {r.final_losses}", flush=True)
     snaps = snapshots(cfg.output.parent)
     if not snaps:
@@ -141,8 +139,23 @@ def train_until(painting: str, work: Path, steps: int, chunk: int, until: float,
     return out
 
 
+def state_step(state: Path) -> int:
+    """The step a train state is at (0 where there is none yet)."""
+    return int(torch.load(state, weights_only=True, map_location="cpu")["step"]) if state.exists() else 0
+
+
+def save_snapshot(result, run: Path) -> Path:
+    """RUN/snap_<step>.pt from a chunk's TrainResult: the weights so far with the margin the trainer saves models
+    with, recorded with the steps done so far, not the run's total (a snapshot may be shipped: --install-from)."""
+    ck = load_checkpoint(result.path if result.finished else result.state_path)
+    path = run / f"snap_{result.steps:05d}.pt"
+    save_model(path, with_trainer_margin(ck.build_model()), style=ck.style,
+               train_config={**ck.train_config, "steps": result.steps}, loss_net=ck.loss_net)
+    return path
+
+
 def snapshots(run: Path) -> dict[int, Path]:
-    """A run's snapshots (snap_<step>.pt) by step."""
+    """A run's snapshots (save_snapshot's snap_<step>.pt) by step."""
     return {int(p.stem[5:]): p for p in run.glob("snap_*.pt")}
 
 
